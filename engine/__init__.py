@@ -1,0 +1,1 @@
+"""recobeat-engine: the backend-agnostic anyio engine."""
