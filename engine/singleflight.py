@@ -1,0 +1,150 @@
+"""Request deduplication: concurrent calls with the same key share one execution.
+
+Guarantees of :class:`SingleFlight`:
+
+- Concurrent ``do(key, fn)`` calls with equal keys run ``fn`` once; every caller gets its result,
+  or its exception (the upstream saw one call, not one per waiter).
+- The execution runs in a task group owned by the ``SingleFlight`` (an async context manager),
+  not by the caller that started it: cancelling that caller does not cancel the work while
+  others still wait for it. When every waiter has gone, the execution is cancelled.
+- No lock is held across an await: waiting on key A never delays a call for key B.
+- Nothing outlives the flight: once it ends, its entry is gone and the next call for the key
+  starts a new execution. Caching results is the cache's job, not this one's.
+- No task outlives the ``SingleFlight``: leaving its ``async with`` block cancels the executions
+  still running, and their waiters get :class:`SingleFlightClosed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import anyio
+import anyio.abc
+import msgspec
+
+__all__ = ["SingleFlight", "SingleFlightClosed", "SingleFlightStats"]
+
+T = TypeVar("T")
+
+
+class SingleFlightClosed(RuntimeError):
+    """The :class:`SingleFlight` closed while this call was waiting for its execution."""
+
+
+class SingleFlightStats(msgspec.Struct, frozen=True):
+    calls: int
+    """Calls to :meth:`SingleFlight.do`."""
+    executions: int
+    """Executions started; ``calls - executions`` is the number of calls saved."""
+    shared: int
+    """Calls that joined an execution another call had started."""
+    abandoned: int
+    """Executions cancelled because every waiter had gone."""
+    in_flight: int
+    """Executions running now."""
+
+
+class _Flight(Generic[T]):
+    __slots__ = ("done", "error", "scope", "value", "waiters")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.scope = anyio.CancelScope()
+        self.waiters = 0
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+
+class SingleFlight:
+    """Deduplicates concurrent calls by key; see the module docstring for the guarantees."""
+
+    def __init__(self) -> None:
+        self._flights: dict[Hashable, _Flight[Any]] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._calls = 0
+        self._executions = 0
+        self._abandoned = 0
+
+    async def __aenter__(self) -> Self:
+        if self._task_group is not None:
+            raise RuntimeError("this SingleFlight is already open")
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        assert task_group is not None
+        task_group.cancel_scope.cancel()
+        return await task_group.__aexit__(exc_type, exc, tb)
+
+    async def do(self, key: Hashable, fn: Callable[[], Awaitable[T]]) -> T:
+        """Return ``await fn()``, sharing one execution with concurrent calls for ``key``.
+
+        ``fn`` must be interchangeable between callers with equal keys: only the first caller's
+        ``fn`` runs. Exceptions from ``fn`` reach every waiter. Cancelling this call never
+        cancels the execution while other calls still wait for it.
+        """
+        self._calls += 1
+        flight: _Flight[T] | None = self._flights.get(key)
+        if flight is None:
+            if self._task_group is None:
+                raise SingleFlightClosed("SingleFlight is not open: use it in `async with`")
+            flight = _Flight()
+            self._flights[key] = flight
+            self._executions += 1
+            self._task_group.start_soon(self._execute, key, flight, fn)
+        flight.waiters += 1
+        try:
+            await flight.done.wait()
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.done.is_set():
+                # The last waiter left (cancelled): nobody wants the result any more.
+                self._abandoned += 1
+                flight.scope.cancel()
+                self._forget(key, flight)
+        if flight.error is not None:
+            raise flight.error
+        return flight.value  # type: ignore[return-value]
+
+    async def _execute(
+        self, key: Hashable, flight: _Flight[T], fn: Callable[[], Awaitable[T]]
+    ) -> None:
+        try:
+            with flight.scope:
+                flight.value = await fn()
+        except Exception as exc:
+            flight.error = exc
+        except BaseException:
+            # Cancelled from outside: the SingleFlight is closing.
+            flight.error = SingleFlightClosed("SingleFlight closed while the call was in flight")
+            raise
+        finally:
+            self._forget(key, flight)
+            flight.done.set()
+
+    def _forget(self, key: Hashable, flight: _Flight[Any]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+
+    def in_flight(self) -> int:
+        """Executions running now (0 once every call has returned: nothing leaks)."""
+        return len(self._flights)
+
+    def stats(self) -> SingleFlightStats:
+        return SingleFlightStats(
+            calls=self._calls,
+            executions=self._executions,
+            shared=self._calls - self._executions,
+            abandoned=self._abandoned,
+            in_flight=len(self._flights),
+        )
