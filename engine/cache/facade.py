@@ -1,0 +1,308 @@
+"""The cache facade: TTLs per namespace, negative caching, shared misses, graceful degradation.
+
+Guarantees of :class:`Cache`:
+
+- Freshness is judged here, against ``clock.wall()``: an entry is fresh while
+  ``clock.wall() < entry.expires_at`` and stale from its expiry instant on. A stale entry counts
+  as an expiration (and a miss) and is deleted.
+- Concurrent misses for one key share one fetch (:class:`~engine.singleflight.SingleFlight`),
+  whose result is stored with ``expires_at = clock.wall() + ttl`` read when the fetch returns.
+  :data:`~engine.cache.store.MISSING` is stored, with the namespace's ``missing_ttl``, only if
+  that namespace has one.
+- Errors from a fetch are never cached; they reach every caller that shared the fetch.
+- Cancelling a caller never leaves a partial entry: the fetch runs in the SingleFlight's task
+  group, keeps running while other callers wait for it and is cancelled, storing nothing, when
+  none is left.
+- The store cannot fail a call: an exception from ``get``/``get_many`` is a miss, one from
+  ``set``/``delete`` means not storing / not deleting. Each is counted in ``store_errors`` and
+  logged (a warning at most once per ``warn_interval`` seconds, debug otherwise).
+- A hit costs one ``await store.get(key)``, a clock read and a counter: no anyio call, no lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+from engine.cache.keys import _RESERVED_FIRST, MAX_CANONICAL, cache_key, canonical
+from engine.cache.policy import NamespaceTtl, TtlPolicy
+from engine.cache.store import MISSING, Entry, Missing, ReportsUsage, Store
+from engine.clock import Clock
+from engine.singleflight import SingleFlight
+
+__all__ = ["Cache", "CacheStats", "NamespaceStats"]
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+_LOG = logging.getLogger("engine.cache")
+
+
+class NamespaceStats(msgspec.Struct, frozen=True):
+    hits: int
+    """Lookups answered by a fresh entry holding a value."""
+    misses: int
+    """Lookups that found nothing fresh (a stale entry counts here and in ``expirations``)."""
+    negative_hits: int
+    """Lookups answered by a fresh "known missing" entry."""
+    evictions: int
+    """Entries the store dropped to make room (stores that report usage; else 0)."""
+    expirations: int
+    """Stale entries found by lookups, plus expired entries the store purged by itself."""
+    size: int
+    """Entries the store holds now (stores that report usage; else 0)."""
+    hit_rate: float
+    """``(hits + negative_hits) / lookups``; 0.0 before the first lookup."""
+
+
+class CacheStats(msgspec.Struct, frozen=True):
+    namespaces: dict[str, NamespaceStats]
+    total: NamespaceStats
+    store_errors: int
+    """Store operations that raised (and were degraded to a miss or to not storing)."""
+
+
+class _Namespace:
+    """Per-namespace precomputed state and counters (kept off the Struct for speed)."""
+
+    __slots__ = (
+        "expirations",
+        "hits",
+        "misses",
+        "missing_ttl",
+        "name",
+        "negative_hits",
+        "prefix",
+        "ttl",
+        "version",
+    )
+
+    def __init__(self, name: str, ttl: NamespaceTtl, version: int) -> None:
+        self.name = name
+        self.ttl = float(ttl.ttl)
+        self.missing_ttl = None if ttl.missing_ttl is None else float(ttl.missing_ttl)
+        self.version = version
+        self.prefix = cache_key(name, "", version)
+        self.hits = 0
+        self.misses = 0
+        self.negative_hits = 0
+        self.expirations = 0
+
+    def key(self, key_or_params: Any) -> str:
+        # Same result as cache_key(self.name, key_or_params, self.version), without re-checking
+        # the namespace, and with a fast path for plain string keys (the hit path's common case).
+        if (
+            type(key_or_params) is str
+            and key_or_params
+            and len(key_or_params) <= MAX_CANONICAL
+            and key_or_params[0] not in _RESERVED_FIRST
+        ):
+            return self.prefix + key_or_params
+        return self.prefix + canonical(key_or_params)
+
+
+class Cache:
+    """A TTL cache over a :class:`~engine.cache.store.Store`; see the module docstring.
+
+    ``flights`` must be open (``async with SingleFlight() as flights``) while the cache fetches.
+    ``version`` is the key version (bump it to abandon every entry of an older shape).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flights: SingleFlight,
+        clock: Clock,
+        policy: TtlPolicy | None = None,
+        log: logging.Logger = _LOG,
+        version: int = 1,
+        warn_interval: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.policy = policy if policy is not None else TtlPolicy()
+        self._flights = flights
+        self._clock = clock
+        self._log = log
+        self._warn_interval = warn_interval
+        self._last_warning: float | None = None
+        self._store_errors = 0
+        self._namespaces = {
+            name: _Namespace(name, self.policy.for_namespace(name), version)
+            for name in self.policy.namespaces
+        }
+        # Bound once: the hit path should not pay attribute lookups it can avoid.
+        self._get = store.get
+        self._wall = clock.wall
+
+    # -- single keys --------------------------------------------------------------------------
+
+    async def get_or_fetch(
+        self,
+        namespace: str,
+        key: str | Mapping[str, Any],
+        fetch: Callable[[], Awaitable[T | Missing]],
+    ) -> T | Missing:
+        """The cached value of ``key``, or ``await fetch()`` (shared by concurrent misses).
+
+        Returns :data:`MISSING` when the fetch returns it or a fresh negative entry says so.
+        Exceptions from ``fetch`` propagate and are not cached.
+        """
+        ns = self._namespaces.get(namespace) or self._namespace(namespace)
+        full_key = ns.key(key)
+        try:
+            entry = await self._get(full_key)
+        except Exception as exc:
+            self._store_failed("get", full_key, exc)
+            entry = None
+        if entry is not None:
+            if self._wall() < entry.expires_at:
+                if entry.missing:
+                    ns.negative_hits += 1
+                    return MISSING
+                ns.hits += 1
+                return entry.value  # type: ignore[no-any-return]
+            ns.expirations += 1
+            await self._delete(full_key)
+        ns.misses += 1
+        return await self._flights.do(("cache", full_key), lambda: self._fetch(ns, full_key, fetch))
+
+    async def _fetch(
+        self, ns: _Namespace, full_key: str, fetch: Callable[[], Awaitable[T | Missing]]
+    ) -> T | Missing:
+        value = await fetch()
+        if value is MISSING:
+            if ns.missing_ttl is not None:
+                await self._set(full_key, Entry(None, self._wall() + ns.missing_ttl, True))
+        else:
+            await self._set(full_key, Entry(value, self._wall() + ns.ttl))
+        return value
+
+    # -- batches ------------------------------------------------------------------------------
+
+    async def lookup_many(self, namespace: str, keys: Iterable[K]) -> dict[K, Any]:
+        """The fresh entries among ``keys``, in one ``get_many``: ``{key: value or MISSING}``.
+
+        Keys absent from the result are misses: fetch them and :meth:`store_many` the results.
+        Keys must be hashable (plain IDs). Stale entries are counted but not deleted here (the
+        ``store_many`` that follows overwrites them; the store's bound collects the rest).
+        """
+        ns = self._namespace(namespace)
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        full_keys = [ns.key(key) for key in wanted]
+        try:
+            entries = await self.store.get_many(full_keys)
+        except Exception as exc:
+            self._store_failed("get_many", f"{len(full_keys)} keys in {namespace}", exc)
+            ns.misses += len(wanted)
+            return {}
+        now = self._wall()
+        found: dict[K, Any] = {}
+        for key, entry in zip(wanted, entries, strict=True):
+            if entry is None:
+                ns.misses += 1
+            elif now >= entry.expires_at:
+                ns.expirations += 1
+                ns.misses += 1
+            elif entry.missing:
+                ns.negative_hits += 1
+                found[key] = MISSING
+            else:
+                ns.hits += 1
+                found[key] = entry.value
+        return found
+
+    async def store_many(self, namespace: str, values: Mapping[Any, Any]) -> None:
+        """Store one entry per key: a value, or :data:`MISSING` (kept if there is a missing_ttl)."""
+        ns = self._namespace(namespace)
+        now = self._wall()
+        for key, value in values.items():
+            if value is MISSING:
+                if ns.missing_ttl is None:
+                    continue
+                entry = Entry(None, now + ns.missing_ttl, True)
+            else:
+                entry = Entry(value, now + ns.ttl)
+            await self._set(ns.key(key), entry)
+
+    # -- stats --------------------------------------------------------------------------------
+
+    def stats(self) -> CacheStats:
+        usage = self.store.usage() if isinstance(self.store, ReportsUsage) else {}
+        namespaces: dict[str, NamespaceStats] = {}
+        for name, ns in self._namespaces.items():
+            held = usage.get(name)
+            namespaces[name] = _namespace_stats(
+                hits=ns.hits,
+                misses=ns.misses,
+                negative_hits=ns.negative_hits,
+                evictions=held.evictions if held else 0,
+                expirations=ns.expirations + (held.expired if held else 0),
+                size=held.size if held else 0,
+            )
+        total = _namespace_stats(
+            **{
+                field: sum(getattr(s, field) for s in namespaces.values())
+                for field in ("hits", "misses", "negative_hits", "evictions", "expirations", "size")
+            }
+        )
+        return CacheStats(namespaces=namespaces, total=total, store_errors=self._store_errors)
+
+    # -- store access that cannot fail --------------------------------------------------------
+
+    def _namespace(self, namespace: str) -> _Namespace:
+        try:
+            return self._namespaces[namespace]
+        except KeyError:
+            self.policy.for_namespace(namespace)  # raises UnknownNamespaceError
+            raise
+
+    async def _set(self, full_key: str, entry: Entry) -> None:
+        try:
+            await self.store.set(full_key, entry)
+        except Exception as exc:
+            self._store_failed("set", full_key, exc)
+
+    async def _delete(self, full_key: str) -> None:
+        try:
+            await self.store.delete(full_key)
+        except Exception as exc:
+            self._store_failed("delete", full_key, exc)
+
+    def _store_failed(self, operation: str, what: str, exc: Exception) -> None:
+        self._store_errors += 1
+        now = self._clock.monotonic()
+        if self._last_warning is None or now - self._last_warning >= self._warn_interval:
+            self._last_warning = now
+            self._log.warning(
+                "cache store %s failed for %s, degrading to no cache: %r (%d store errors so far)",
+                operation,
+                what,
+                exc,
+                self._store_errors,
+            )
+        else:
+            self._log.debug("cache store %s failed for %s: %r", operation, what, exc)
+
+    def __repr__(self) -> str:
+        return f"Cache(store={self.store!r}, clock={self._clock!r})"
+
+
+def _namespace_stats(
+    *, hits: int, misses: int, negative_hits: int, evictions: int, expirations: int, size: int
+) -> NamespaceStats:
+    lookups = hits + misses + negative_hits
+    return NamespaceStats(
+        hits=hits,
+        misses=misses,
+        negative_hits=negative_hits,
+        evictions=evictions,
+        expirations=expirations,
+        size=size,
+        hit_rate=(hits + negative_hits) / lookups if lookups else 0.0,
+    )

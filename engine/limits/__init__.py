@@ -1,0 +1,20 @@
+"""Client-side limits: how fast (rate) and how many at once (concurrency)."""
+
+from engine.limits.capacity import ConcurrencyLimiter, ConcurrencyStats
+from engine.limits.config import ConcurrencyConfig, RateLimitConfig, WindowRule
+from engine.limits.gate import UpstreamGate
+from engine.limits.rate import RateLimiter, RateLimiterStats, RateLimitTimeout
+from engine.limits.schedule import RateSchedule
+
+__all__ = [
+    "ConcurrencyConfig",
+    "ConcurrencyLimiter",
+    "ConcurrencyStats",
+    "RateLimitConfig",
+    "RateLimitTimeout",
+    "RateLimiter",
+    "RateLimiterStats",
+    "RateSchedule",
+    "UpstreamGate",
+    "WindowRule",
+]

@@ -1,0 +1,57 @@
+"""The rate limiter's decisions, free of I/O: when may the next request go?
+
+:class:`RateSchedule` is a sans-I/O core in the style of h11: it never reads a clock or sleeps;
+every method takes ``now``. The async :class:`engine.limits.rate.RateLimiter` only sleeps until
+the time this class names.
+
+Exactness: with rules ``(N, W)`` and a minimum interval ``d``, a grant at ``t`` is allowed iff
+``t >= previous grant + d`` and, for each rule, ``t >= (the N-th most recent grant) + W``. Then no
+half-open window ``[s, s + W)`` anywhere holds more than ``N`` grants, and the schedule is
+work-conserving: :meth:`next_allowed` is the earliest instant at which a grant breaks no rule.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from engine.limits.config import RateLimitConfig
+
+__all__ = ["RateSchedule"]
+
+_NEVER = float("-inf")
+
+
+class RateSchedule:
+    """Grant bookkeeping for one :class:`RateLimitConfig`; memory is O(sum of rule limits)."""
+
+    __slots__ = ("_last", "_min_interval", "_paused_until", "_windows")
+
+    def __init__(self, config: RateLimitConfig) -> None:
+        # For each rule, its window length and the times of its `limit` most recent grants.
+        self._windows = tuple(
+            (rule.window, deque[float](maxlen=rule.limit)) for rule in config.rules
+        )
+        self._min_interval = config.min_interval
+        self._last = _NEVER
+        self._paused_until = _NEVER
+
+    def next_allowed(self, now: float) -> float:
+        """The earliest instant ``>= now`` at which a grant would break no rule."""
+        earliest = max(now, self._last + self._min_interval, self._paused_until)
+        for window, grants in self._windows:
+            if len(grants) == grants.maxlen:
+                earliest = max(earliest, grants[0] + window)
+        return earliest
+
+    def try_grant(self, now: float) -> bool:
+        """Record a grant at ``now`` if the rules allow one then; say whether it was made."""
+        if self.next_allowed(now) > now:
+            return False
+        self._last = now
+        for _, grants in self._windows:
+            grants.append(now)
+        return True
+
+    def pause_until(self, until: float) -> None:
+        """Make no grant before ``until`` (an upstream said ``Retry-After``). Never shortens."""
+        self._paused_until = max(self._paused_until, until)
