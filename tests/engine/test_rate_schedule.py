@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +17,7 @@ SEED = RateLimitConfig()  # 80 per 60 s, 0.75 s apart
 def violations(grants: list[float], config: RateLimitConfig, eps: float = 1e-9) -> list[str]:
     """Independent check of every rule over a grant log."""
     found = []
-    for a, b in zip(grants, grants[1:], strict=False):
+    for a, b in itertools.pairwise(grants):
         if b - a < config.min_interval - eps:
             found.append(f"spacing {b - a} < {config.min_interval}")
     for rule in config.rules:

@@ -1,0 +1,187 @@
+"""The engine: every optimisation composed around one upstream call.
+
+``await engine.cached(namespace, key, fetch)`` is: a cache lookup; on a miss, one shared
+execution per key (singleflight); inside it, attempts with retries, each attempt passing the
+rate limiter and then the bulkhead, under a per-attempt deadline. A 429 pauses the shared rate
+limiter for its Retry-After, so every caller slows down, not just the one that was told.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import anyio
+import msgspec
+
+from engine.cache import Cache, CacheConfig, CacheStats, MemoryStore, Missing, Store, canonical
+from engine.clock import Clock, SystemClock
+from engine.config import Config, Positive
+from engine.limits import (
+    ConcurrencyConfig,
+    ConcurrencyLimiter,
+    ConcurrencyStats,
+    RateLimitConfig,
+    RateLimiter,
+    RateLimiterStats,
+    UpstreamGate,
+)
+from engine.retry import RateLimited, Retryable, RetryConfig, RetryPolicy, retrying
+from engine.singleflight import SingleFlight, SingleFlightStats
+
+__all__ = ["Engine", "EngineConfig", "EngineStats", "UpstreamTimeout"]
+
+T = TypeVar("T")
+
+
+class UpstreamTimeout(Retryable):
+    """An attempt took longer than ``EngineConfig.attempt_timeout``."""
+
+
+class EngineConfig(Config):
+    """Everything the engine does, with the seed's tuned values as defaults."""
+
+    rate: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
+    concurrency: ConcurrencyConfig = msgspec.field(default_factory=ConcurrencyConfig)
+    cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
+    retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
+    attempt_timeout: Positive = 30.0
+    """Deadline of one attempt, enforced with ``anyio.fail_after`` (in-process transports
+    ignore httpx's own timeouts, and virtual time needs the deadline on the engine clock)."""
+
+
+class EngineStats(msgspec.Struct, frozen=True):
+    upstream_attempts: int
+    """Attempts that passed the gate and went upstream."""
+    rate_limited: int
+    """Attempts answered 429."""
+    retries: dict[str, int]
+    """Retries by the error type that caused them."""
+    failures: int
+    """Upstream calls that failed after their last attempt."""
+    rate: RateLimiterStats
+    concurrency: ConcurrencyStats
+    flights: SingleFlightStats
+    cache: CacheStats
+
+
+class Engine:
+    """Owns the limits, the singleflight, the cache and their task group.
+
+    Use it as an async context manager; no task outlives the ``async with`` block. ``seed``
+    fixes retry jitter (pass one in replays; by default it is random per process).
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.config = config if config is not None else EngineConfig()
+        self.clock = clock if clock is not None else SystemClock()
+        self._store = store
+        self.seed = seed if seed is not None else int.from_bytes(os.urandom(8), "big")
+        self.retry = RetryPolicy(self.config.retry)
+        self.rate = RateLimiter(self.config.rate, clock=self.clock)
+        self.flights = SingleFlight()
+        self._gate: UpstreamGate | None = None
+        self._cache: Cache | None = None
+        self._attempts = 0
+        self._rate_limited = 0
+        self._retries: dict[str, int] = {}
+        self._failures = 0
+
+    async def __aenter__(self) -> Self:
+        # The bulkhead and cache need a running event loop; the flights' task group opens here.
+        self._gate = UpstreamGate(self.rate, ConcurrencyLimiter(self.config.concurrency))
+        store = self._store
+        if store is None:
+            store = MemoryStore(capacity=self.config.cache.capacity, clock=self.clock)
+        self._cache = Cache(
+            store, flights=self.flights, clock=self.clock, policy=self.config.cache.ttl
+        )
+        await self.flights.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self.flights.__aexit__(exc_type, exc, tb)
+
+    @property
+    def cache(self) -> Cache:
+        if self._cache is None:
+            raise RuntimeError("the engine is not open: use it in `async with`")
+        return self._cache
+
+    @property
+    def gate(self) -> UpstreamGate:
+        if self._gate is None:
+            raise RuntimeError("the engine is not open: use it in `async with`")
+        return self._gate
+
+    async def cached(
+        self,
+        namespace: str,
+        key: str | Mapping[str, Any],
+        fetch: Callable[[], Awaitable[T | Missing]],
+    ) -> T | Missing:
+        """The cached value, or one deduplicated, limited, retried :meth:`upstream` call."""
+        cache = self.cache
+        return await cache.get_or_fetch(
+            namespace, key, lambda: self.upstream(f"{namespace}:{canonical(key)}", fetch)
+        )
+
+    async def deduplicated(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
+        """One shared :meth:`upstream` call for concurrent callers with ``key``; not cached."""
+        return await self.flights.do(("upstream", key), lambda: self.upstream(key, fetch))
+
+    async def upstream(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
+        """``await fetch()`` through the gate, with retries; ``key`` names it for jitter."""
+        gate = self.gate
+        timeout = self.config.attempt_timeout
+
+        async def attempt() -> T:
+            async with gate.request():
+                self._attempts += 1
+                try:
+                    with anyio.fail_after(timeout):
+                        return await fetch()
+                except TimeoutError:
+                    raise UpstreamTimeout(f"no answer within {timeout} s") from None
+                except RateLimited as exc:
+                    self._rate_limited += 1
+                    self.rate.pause(exc.retry_after)
+                    raise
+
+        try:
+            return await retrying(
+                attempt, self.retry, key=key, seed=self.seed, on_retry=self._count_retry
+            )
+        except Exception:
+            self._failures += 1
+            raise
+
+    def _count_retry(self, attempt: int, error: BaseException, delay: float) -> None:
+        name = type(error).__name__
+        self._retries[name] = self._retries.get(name, 0) + 1
+
+    def stats(self) -> EngineStats:
+        return EngineStats(
+            upstream_attempts=self._attempts,
+            rate_limited=self._rate_limited,
+            retries=dict(sorted(self._retries.items())),
+            failures=self._failures,
+            rate=self.rate.stats(),
+            concurrency=self.gate.concurrency.stats(),
+            flights=self.flights.stats(),
+            cache=self.cache.stats(),
+        )
