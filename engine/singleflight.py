@@ -136,6 +136,10 @@ class SingleFlight:
         if self._flights.get(key) is flight:
             del self._flights[key]
 
+    def running(self, key: Hashable) -> bool:
+        """Whether an execution for ``key`` is in flight now."""
+        return key in self._flights
+
     def in_flight(self) -> int:
         """Executions running now (0 once every call has returned: nothing leaks)."""
         return len(self._flights)
