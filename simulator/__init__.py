@@ -1,0 +1,64 @@
+"""A deterministic stand-in for the ReccoBeats API.
+
+Build a :class:`RecoBeatSimulator` from a :class:`SimulatorConfig` and an ``engine.clock.Clock``,
+then reach it in-process through :class:`SimulatorTransport` (an httpx transport) or over real
+HTTP with :func:`serve_http` (``recobeat serve``). Every request lands in ``simulator.log``.
+Workloads draw seed tracks from :class:`SeedPool`.
+"""
+
+from simulator.api import ENDPOINTS, RecoBeatApi
+from simulator.asgi import SimulatorApp
+from simulator.catalog import FEATURE_NAMES, Catalog, CatalogConfig
+from simulator.config import SimulatorConfig, load_config
+from simulator.entities import Artist, AudioFeatures, Track
+from simulator.faults import EndpointProfile, Fault, FaultPlan, FaultRates, FaultWindow
+from simulator.latency import LatencyModel
+from simulator.messages import Request, Response
+from simulator.rate_limit import (
+    Allowed,
+    PenaltyBox,
+    RateLimitConfig,
+    RateLimitRule,
+    Rejected,
+    UpstreamRateLimit,
+)
+from simulator.request_log import RequestLog, RequestRecord
+from simulator.seed_pool import SeedPool
+from simulator.server import serve_http
+from simulator.service import Exchange, RecoBeatSimulator
+from simulator.transport import SimulatorTransport
+
+__all__ = [
+    "ENDPOINTS",
+    "FEATURE_NAMES",
+    "Allowed",
+    "Artist",
+    "AudioFeatures",
+    "Catalog",
+    "CatalogConfig",
+    "EndpointProfile",
+    "Exchange",
+    "Fault",
+    "FaultPlan",
+    "FaultRates",
+    "FaultWindow",
+    "LatencyModel",
+    "PenaltyBox",
+    "RateLimitConfig",
+    "RateLimitRule",
+    "RecoBeatApi",
+    "RecoBeatSimulator",
+    "Rejected",
+    "Request",
+    "RequestLog",
+    "RequestRecord",
+    "Response",
+    "SeedPool",
+    "SimulatorApp",
+    "SimulatorConfig",
+    "SimulatorTransport",
+    "Track",
+    "UpstreamRateLimit",
+    "load_config",
+    "serve_http",
+]

@@ -1,0 +1,1 @@
+"""Command-line entry points for the RecoBeat simulator and tooling (``recobeat --help``)."""

@@ -1,0 +1,304 @@
+"""The ReccoBeats endpoints over the synthetic catalog: routing, validation and JSON bodies.
+
+Pure: no time, no I/O, no randomness beyond the catalog's. Bounds are the documented ones; a
+value outside them, a malformed ID or a missing required parameter is a 400 with a JSON error
+body. List parameters (``ids``, ``seeds``, ``negativeSeeds``) may repeat (``ids=a&ids=b``) and
+may hold comma-separated values. Unknown IDs are left out of list responses, in request order,
+without duplicates; a single unknown track or artist is a 404. Recommendations whose seeds are
+all unknown are an empty ``content``. Unknown query parameters are ignored, and a repeated
+scalar parameter takes its first value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from urllib.parse import parse_qsl, urlencode
+
+import msgspec
+
+from simulator.catalog import Catalog
+from simulator.ids import is_spotify_id, is_uuid
+from simulator.messages import Request, Response, error_response, json_response
+from simulator.recommend import RecommendationQuery, Recommender
+
+__all__ = [
+    "ENDPOINTS",
+    "Params",
+    "RecoBeatApi",
+    "Route",
+    "canonical_query",
+    "match_route",
+    "parse_query",
+]
+
+Params = dict[str, list[str]]
+
+RECOMMENDATION = "/v1/track/recommendation"
+TRACKS = "/v1/track"
+TRACK_AUDIO_FEATURES = "/v1/track/{id}/audio-features"
+AUDIO_FEATURES = "/v1/audio-features"
+ARTIST_SEARCH = "/v1/artist/search"
+ARTISTS = "/v1/artist"
+ARTIST_TRACKS = "/v1/artist/{id}/track"
+#: Every route template the simulator serves.
+ENDPOINTS = (
+    RECOMMENDATION,
+    TRACKS,
+    TRACK_AUDIO_FEATURES,
+    AUDIO_FEATURES,
+    ARTIST_SEARCH,
+    ARTISTS,
+    ARTIST_TRACKS,
+)
+_EXACT = {t: t for t in (RECOMMENDATION, TRACKS, AUDIO_FEATURES, ARTIST_SEARCH, ARTISTS)}
+_LIST_PARAMS = frozenset({"ids", "seeds", "negativeSeeds"})
+_SET_PARAMS = frozenset({"seeds", "negativeSeeds"})
+_MAX_IDS = 40
+_MAX_SEEDS = 5
+_UNIT_TARGETS = (
+    "acousticness",
+    "danceability",
+    "energy",
+    "instrumentalness",
+    "liveness",
+    "speechiness",
+    "valence",
+)
+
+
+class Route(msgspec.Struct, frozen=True):
+    """A matched endpoint: its template and the ``{id}`` path segment, if it has one."""
+
+    template: str
+    path_id: str | None = None
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def match_route(path: str) -> Route | None:
+    template = _EXACT.get(path)
+    if template is not None:
+        return Route(template)
+    parts = path.split("/")
+    if len(parts) == 5 and parts[1] == "v1" and parts[3]:
+        if parts[2] == "track" and parts[4] == "audio-features":
+            return Route(TRACK_AUDIO_FEATURES, parts[3])
+        if parts[2] == "artist" and parts[4] == "track":
+            return Route(ARTIST_TRACKS, parts[3])
+    return None
+
+
+def parse_query(query: str) -> Params:
+    """Query string to parameters; list parameters are split on commas, blanks dropped."""
+    params: Params = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in _LIST_PARAMS:
+            params.setdefault(name, []).extend(v for v in map(str.strip, value.split(",")) if v)
+        else:
+            params.setdefault(name, []).append(value)
+    return params
+
+
+def canonical_query(params: Params) -> str:
+    """A stable text form of the parameters: names sorted, values comma-joined in request order
+    (seeds and negative seeds sorted, since their order carries no meaning)."""
+    items = []
+    for name in sorted(params):
+        values = sorted(params[name]) if name in _SET_PARAMS else params[name]
+        items.append((name, ",".join(values)))
+    return urlencode(items, safe=",")
+
+
+class RecoBeatApi:
+    """The endpoints as a pure function of a request: ``handle(request) -> Response``."""
+
+    def __init__(self, catalog: Catalog, recommender: Recommender | None = None) -> None:
+        self.catalog = catalog
+        self.recommender = recommender or Recommender(catalog)
+        self._handlers: dict[str, Callable[[Route, Params], Response]] = {
+            RECOMMENDATION: self._recommendation,
+            TRACKS: self._tracks,
+            TRACK_AUDIO_FEATURES: self._track_audio_features,
+            AUDIO_FEATURES: self._audio_features,
+            ARTIST_SEARCH: self._artist_search,
+            ARTISTS: self._artists,
+            ARTIST_TRACKS: self._artist_tracks,
+        }
+
+    def handle(self, request: Request) -> Response:
+        return self.respond(request.method, request.path, parse_query(request.query))
+
+    def respond(
+        self, method: str, path: str, params: Params, route: Route | None = None
+    ) -> Response:
+        """The response to ``method path?params``; ``route``: ``match_route(path)`` if known."""
+        route = route or match_route(path)
+        if route is None:
+            return error_response(404, f"No endpoint GET {path}", path)
+        if method != "GET":
+            return error_response(405, f"Method {method} is not supported", path)
+        try:
+            return self._handlers[route.template](route, params)
+        except _BadRequest as exc:
+            return error_response(400, str(exc), path)
+
+    # endpoints -----------------------------------------------------------------------------
+    def _recommendation(self, route: Route, params: Params) -> Response:
+        size = _required_int(params, "size", 1, 100)
+        seeds = _ids(params, "seeds", _MAX_SEEDS)
+        negative = _ids(params, "negativeSeeds", _MAX_SEEDS, required=False)
+        targets: list[tuple[str, float]] = []
+        for name in _UNIT_TARGETS:
+            _target(targets, name, _float(params, name, 0.0, 1.0, None))
+        _target(targets, "key", _int(params, "key", -1, 11, None))
+        _target(targets, "loudness", _float(params, "loudness", -60.0, 2.0, None))
+        _target(targets, "mode", _int(params, "mode", 0, 1, None))
+        _target(targets, "tempo", _float(params, "tempo", 0.0, 250.0, None))
+        _target(targets, "popularity", _int(params, "popularity", 0, 100, None))
+        weight = _float(params, "featureWeight", 1.0, 5.0, 1.0) or 1.0
+        query = RecommendationQuery(
+            seeds=self._known_tracks(seeds, sort=True),
+            size=size,
+            negative_seeds=self._known_tracks(negative, sort=True),
+            targets=tuple(sorted(targets)),
+            feature_weight=weight,
+        )
+        json = self.catalog.track_json
+        return _content([json(i) for i in self.recommender.recommend(query)])
+
+    def _tracks(self, route: Route, params: Params) -> Response:
+        indices = self._known_tracks(_ids(params, "ids", _MAX_IDS))
+        return _content([self.catalog.track_json(i) for i in indices])
+
+    def _audio_features(self, route: Route, params: Params) -> Response:
+        indices = self._known_tracks(_ids(params, "ids", _MAX_IDS))
+        return _content([self.catalog.features_json(i) for i in indices])
+
+    def _track_audio_features(self, route: Route, params: Params) -> Response:
+        track_id = _path_id(route)
+        index = self.catalog.track_index(track_id)
+        if index is None:
+            return error_response(404, f"Track {track_id} not found", _path(route))
+        return json_response(self.catalog.features_json(index))
+
+    def _artists(self, route: Route, params: Params) -> Response:
+        seen: dict[int, None] = {}
+        for artist_id in _ids(params, "ids", _MAX_IDS):
+            index = self.catalog.artist_index(artist_id)
+            if index is not None:
+                seen[index] = None
+        return _content([self.catalog.artist_json(a) for a in seen])
+
+    def _artist_search(self, route: Route, params: Params) -> Response:
+        text = _first(params, "searchText")
+        if text is None or not text.strip():
+            raise _BadRequest("Required parameter 'searchText' is missing")
+        if len(text) > 1000:
+            raise _BadRequest(f"searchText: at most 1000 characters, got {len(text)}")
+        page = _int(params, "page", 0, 1000, 0) or 0
+        size = _int(params, "size", 1, 50, 25) or 25
+        found = self.catalog.search_artists(text)
+        parts = [self.catalog.artist_json(a) for a in found[page * size : (page + 1) * size]]
+        return _page(parts, page, size, len(found))
+
+    def _artist_tracks(self, route: Route, params: Params) -> Response:
+        artist_id = _path_id(route)
+        page = _int(params, "page", 0, 1000, 0) or 0
+        size = _int(params, "size", 1, 50, 25) or 25
+        artist = self.catalog.artist_index(artist_id)
+        if artist is None:
+            return error_response(404, f"Artist {artist_id} not found", _path(route))
+        tracks = self.catalog.artist_tracks(artist)
+        parts = [self.catalog.track_json(i) for i in tracks[page * size : (page + 1) * size]]
+        return _page(parts, page, size, len(tracks))
+
+    def _known_tracks(self, ids: list[str], *, sort: bool = False) -> tuple[int, ...]:
+        seen: dict[int, None] = {}
+        for track_id in ids:
+            index = self.catalog.track_index(track_id)
+            if index is not None:
+                seen[index] = None
+        return tuple(sorted(seen)) if sort else tuple(seen)
+
+
+def _content(parts: list[bytes]) -> Response:
+    return json_response(b'{"content":[' + b",".join(parts) + b"]}")
+
+
+def _page(parts: list[bytes], page: int, size: int, total: int) -> Response:
+    tail = (
+        f'],"page":{page},"size":{size},"totalElements":{total},"totalPages":{-(-total // size)}}}'
+    )
+    return json_response(b'{"content":[' + b",".join(parts) + tail.encode())
+
+
+def _path(route: Route) -> str:
+    return route.template.replace("{id}", route.path_id or "")
+
+
+def _path_id(route: Route) -> str:
+    value = route.path_id or ""
+    if not (is_uuid(value) or is_spotify_id(value)):
+        raise _BadRequest(f"id: malformed ID {value!r}")
+    return value
+
+
+def _first(params: Params, name: str) -> str | None:
+    values = params.get(name)
+    return values[0] if values else None
+
+
+def _ids(params: Params, name: str, most: int, *, required: bool = True) -> list[str]:
+    values = params.get(name, [])
+    if not values:
+        if required:
+            raise _BadRequest(f"Required parameter '{name}' is missing")
+        return []
+    if len(values) > most:
+        raise _BadRequest(f"{name}: at most {most} values, got {len(values)}")
+    for value in values:
+        if not (is_uuid(value) or is_spotify_id(value)):
+            raise _BadRequest(f"{name}: malformed ID {value!r}")
+    return values
+
+
+def _int(params: Params, name: str, lo: int, hi: int, default: int | None) -> int | None:
+    """The integer parameter ``name`` in ``lo..hi``; ``default`` when absent."""
+    raw = _first(params, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadRequest(f"{name}: {raw!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise _BadRequest(f"{name}: must be in {lo}..{hi}, got {value}")
+    return value
+
+
+def _required_int(params: Params, name: str, lo: int, hi: int) -> int:
+    value = _int(params, name, lo, hi, None)
+    if value is None:
+        raise _BadRequest(f"Required parameter '{name}' is missing")
+    return value
+
+
+def _float(params: Params, name: str, lo: float, hi: float, default: float | None) -> float | None:
+    raw = _first(params, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _BadRequest(f"{name}: {raw!r} is not a number") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise _BadRequest(f"{name}: must be in {lo:g}..{hi:g}, got {raw}")
+    return value
+
+
+def _target(targets: list[tuple[str, float]], name: str, value: float | None) -> None:
+    if value is not None:
+        targets.append((name, float(value)))

@@ -1,0 +1,137 @@
+"""Recommendations: nearest neighbours in audio-feature space among the materialised tracks.
+
+A query's target point takes each explicitly targeted feature from the query and every other
+feature from the centroid of the (known) seeds. Candidates come from a grid over
+(energy, valence): the cells nearest the target, widened ring by ring until there are enough.
+They are ranked by weighted squared distance (targeted features weigh ``featureWeight``, the
+others 1), pushed away from the negative seeds' centroid, plus a tiny seeded jitter keyed by the
+seed set, so different seeds give different lists. Ties break by index.
+
+Guarantees: the result depends only on the query's content (seed order is irrelevant), never
+contains a seed or negative seed, and has no duplicates.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import operator
+
+import msgspec
+
+from simulator.catalog import Catalog
+from simulator.seeded import mix64
+
+__all__ = ["TARGET_SCALES", "RecommendationQuery", "Recommender"]
+
+#: Query targets by name: (position in the feature vector, scale to 0..1: value -> scaled).
+TARGET_SCALES: dict[str, tuple[int, float, float]] = {
+    "acousticness": (0, 0.0, 1.0),
+    "danceability": (1, 0.0, 1.0),
+    "energy": (2, 0.0, 1.0),
+    "instrumentalness": (3, 0.0, 1.0),
+    "liveness": (4, 0.0, 1.0),
+    "speechiness": (5, 0.0, 1.0),
+    "valence": (6, 0.0, 1.0),
+    "loudness": (7, 60.0, 62.0),
+    "tempo": (8, 0.0, 250.0),
+    "popularity": (9, 0.0, 100.0),
+}
+_CONTINUOUS = 9  # dimensions that default to the seed centroid (popularity does not)
+_GRID = 10
+_JITTER = 0.002
+_NEGATIVE_PUSH = 0.25
+_CATEGORY_PENALTY = 0.05
+
+
+class RecommendationQuery(msgspec.Struct, frozen=True):
+    """A validated request in canonical form: seeds and negative seeds as sorted track indices,
+    targets as a sorted tuple of (name, value) in the API's units."""
+
+    seeds: tuple[int, ...]
+    size: int
+    negative_seeds: tuple[int, ...] = ()
+    targets: tuple[tuple[str, float], ...] = ()
+    feature_weight: float = 1.0
+
+
+class Recommender:
+    """Answers :class:`RecommendationQuery` against a :class:`Catalog`; results are memoised."""
+
+    def __init__(self, catalog: Catalog, *, cache_size: int = 4096) -> None:
+        self._catalog = catalog
+        self._cells: dict[tuple[int, int], list[int]] = {}
+        for index in range(catalog.materialised):
+            v = catalog.feature_vector(index)
+            self._cells.setdefault((_cell(v[2]), _cell(v[6])), []).append(index)
+        # A fixed pseudo-random number per track; shifted per seed set, it breaks near-ties.
+        self._noise = [mix64(catalog.seed ^ i) / 2.0**64 for i in range(catalog.materialised)]
+        self.recommend = functools.lru_cache(maxsize=cache_size)(self._recommend)
+
+    def _recommend(self, query: RecommendationQuery) -> tuple[int, ...]:
+        if not query.seeds:
+            return ()
+        catalog = self._catalog
+        seed_vectors = [catalog.feature_vector(i) for i in query.seeds]
+        target = [sum(v[d] for v in seed_vectors) / len(seed_vectors) for d in range(_CONTINUOUS)]
+        weights = [1.0] * _CONTINUOUS
+        key = mode = None
+        for name, value in query.targets:
+            if name == "key":
+                key = value
+            elif name == "mode":
+                mode = value
+            else:
+                dim, offset, scale = TARGET_SCALES[name]
+                if dim == len(target):
+                    target.append(0.0)
+                    weights.append(0.0)
+                target[dim] = (value + offset) / scale
+                weights[dim] = query.feature_weight
+        dims = len(target)
+        scales = [math.sqrt(w) for w in weights]
+        unweighted = all(w == 1.0 for w in weights)
+        scaled_target = [t * s for t, s in zip(target, scales, strict=True)]
+        negative = None
+        if query.negative_seeds:
+            vs = [catalog.feature_vector(i) for i in query.negative_seeds]
+            negative = [sum(v[d] for v in vs) / len(vs) for d in range(_CONTINUOUS)]
+        excluded = set(query.seeds) | set(query.negative_seeds)
+        jitter_key = hashlib.blake2b(repr(query.seeds).encode(), digest_size=8).digest()
+        shift = int.from_bytes(jitter_key, "big") / 2.0**64
+        noise = self._noise
+        dist = math.dist
+        scored = []
+        for index in self._candidates(target[2], target[6], query.size + len(excluded)):
+            if index in excluded:
+                continue
+            v = catalog.feature_vector(index)
+            point = v[:dims] if unweighted else tuple(map(operator.mul, v[:dims], scales))
+            score = dist(point, scaled_target) ** 2
+            if negative is not None:
+                score -= _NEGATIVE_PUSH * dist(v[:_CONTINUOUS], negative) ** 2
+            if key is not None and v[10] != key:
+                score += _CATEGORY_PENALTY
+            if mode is not None and v[11] != mode:
+                score += _CATEGORY_PENALTY
+            scored.append((score + _JITTER * ((noise[index] + shift) % 1.0), index))
+        scored.sort()
+        return tuple(index for _, index in scored[: query.size])
+
+    def _candidates(self, energy: float, valence: float, wanted: int) -> list[int]:
+        ce, cv = _cell(energy), _cell(valence)
+        found: list[int] = []
+        need = max(3 * wanted, 100)
+        for ring in range(_GRID):
+            for e in range(ce - ring, ce + ring + 1):
+                for v in range(cv - ring, cv + ring + 1):
+                    if max(abs(e - ce), abs(v - cv)) == ring:
+                        found.extend(self._cells.get((e, v), ()))
+            if len(found) >= need:
+                break
+        return found
+
+
+def _cell(x: float) -> int:
+    return min(_GRID - 1, max(0, int(x * _GRID)))

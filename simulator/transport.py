@@ -1,0 +1,50 @@
+"""In-process access: an httpx transport that calls the simulator directly, no sockets.
+
+Faults surface as they would over a network: TIMEOUT never returns (bound the call with
+``anyio.fail_after``; httpx's ``timeout=`` does not apply to in-process transports), RESET
+raises :class:`httpx.ReadError` once the service delay has passed.
+"""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+
+from simulator.faults import Fault
+from simulator.messages import Request
+from simulator.service import RecoBeatSimulator
+
+__all__ = ["SimulatorTransport"]
+
+
+class SimulatorTransport(httpx.AsyncBaseTransport):
+    """Sends requests to ``simulator``; ``client_id`` plays the connection's peer (an
+    ``X-Client-Id`` header on the request takes precedence). Only that header is passed on."""
+
+    def __init__(self, simulator: RecoBeatSimulator, *, client_id: str | None = None) -> None:
+        self.simulator = simulator
+        self.client_id = client_id
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        client_header = request.headers.get("x-client-id")
+        sim_request = Request(
+            method=request.method,
+            path=url.path,
+            query=url.query.decode("ascii"),
+            headers=(("x-client-id", client_header),) if client_header else (),
+            peer=self.client_id,
+        )
+        exchange = await self.simulator.exchange(sim_request)
+        if exchange.fault is Fault.TIMEOUT:
+            await anyio.sleep_forever()
+        response = exchange.response
+        if response is None:
+            raise httpx.ReadError("connection reset by peer (simulated)", request=request)
+        headers = [*response.headers, ("content-length", str(len(response.body)))]
+        return httpx.Response(
+            response.status,
+            headers=headers,
+            stream=httpx.ByteStream(response.body),
+            request=request,
+        )
