@@ -2,17 +2,19 @@
 
 Many callers ask for overlapping sets of keys (track IDs); the upstream takes up to N keys per
 request. :class:`BatchFlight` sends each key at most once while it is in flight: a caller joins
-the in-flight batch that already holds a key it wants, and sends only the remaining keys, in
+the in-flight chunk that already holds a key it wants, and sends only the remaining keys, in
 chunks of ``max_batch``, at most ``concurrency`` chunks at once.
 
 Each chunk is a :class:`~engine.singleflight.SingleFlight` execution keyed by the chunk, so it
 inherits those guarantees: it runs in the engine's task group, a cancelled caller does not
-cancel a chunk others wait for, and an error reaches every caller that needed the chunk.
+cancel a chunk others wait for, and an error reaches every caller that needed the chunk. A
+caller that joined a chunk reads its outcome even when the chunk finished before the caller got
+round to waiting for it; a chunk abandoned by every caller is sent again by the next one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 from engine.batching import chunked, map_bounded
@@ -23,7 +25,17 @@ __all__ = ["BatchFlight"]
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-_Chunk = tuple[str, tuple[Hashable, ...]]
+
+class _Chunk(Generic[K, V]):
+    """One request's keys, and its outcome once it has one."""
+
+    __slots__ = ("error", "flight_key", "keys", "result")
+
+    def __init__(self, name: str, keys: list[K]) -> None:
+        self.keys = keys
+        self.flight_key = ("batch", name, tuple(keys))
+        self.result: Mapping[K, V] | None = None
+        self.error: Exception | None = None
 
 
 class BatchFlight(Generic[K, V]):
@@ -49,14 +61,17 @@ class BatchFlight(Generic[K, V]):
         self.concurrency = concurrency
         self._fetch_many = fetch_many
         self._flights = flights
-        self._in_flight: dict[K, _Chunk] = {}
+        self._in_flight: dict[K, _Chunk[K, V]] = {}
         self.joined = 0
         """Keys a caller did not send because an in-flight chunk already held them."""
 
-    async def get_many(self, keys: Iterable[K]) -> dict[K, V]:
-        """Values for ``keys`` (those the upstream knows), sending each key at most once."""
+    async def get_many(self, keys: Iterable[K], *, concurrency: int | None = None) -> dict[K, V]:
+        """Values for ``keys`` (those the upstream knows), sending each key at most once.
+
+        ``concurrency`` overrides the default number of chunks in flight for this call.
+        """
         wanted = list(dict.fromkeys(keys))
-        jobs: dict[_Chunk, list[K]] = {}
+        chunks: dict[int, _Chunk[K, V]] = {}
         fresh: list[K] = []
         for key in wanted:
             chunk = self._in_flight.get(key)
@@ -64,41 +79,48 @@ class BatchFlight(Generic[K, V]):
                 fresh.append(key)
             else:
                 self.joined += 1
-                jobs.setdefault(chunk, list(chunk[1]))  # type: ignore[arg-type]
-        mine: list[_Chunk] = []
-        for keys_ in chunked(fresh, self.max_batch):
-            chunk = (self.name, tuple(keys_))
-            mine.append(chunk)
-            jobs[chunk] = keys_
-            for key in keys_:
+                chunks[id(chunk)] = chunk
+        mine = [_Chunk[K, V](self.name, keys_) for keys_ in chunked(fresh, self.max_batch)]
+        for chunk in mine:
+            chunks[id(chunk)] = chunk
+            for key in chunk.keys:
                 self._in_flight[key] = chunk
         try:
-            answers = await map_bounded(self._run, list(jobs.items()), limit=self.concurrency)
+            answers = await map_bounded(
+                self._outcome, list(chunks.values()), limit=concurrency or self.concurrency
+            )
         finally:
             # A chunk that never started (its caller was cancelled first) must not stay listed;
             # one still running for other callers stays joinable until it ends.
             for chunk in mine:
-                if not self._flights.running(chunk):
+                if not self._flights.running(chunk.flight_key):
                     self._release(chunk)
         merged: dict[K, V] = {}
         for answer in answers:
             merged.update(answer)
         return {key: merged[key] for key in wanted if key in merged}
 
-    async def _run(self, job: tuple[_Chunk, list[K]]) -> Mapping[K, V]:
-        chunk, keys = job
-        return await self._flights.do(chunk, lambda: self._fetch(chunk, keys))
+    async def _outcome(self, chunk: _Chunk[K, V]) -> Mapping[K, V]:
+        if chunk.error is not None:
+            raise chunk.error
+        if chunk.result is not None:
+            return chunk.result
+        return await self._flights.do(chunk.flight_key, lambda: self._fetch(chunk))
 
-    async def _fetch(self, chunk: _Chunk, keys: Sequence[K]) -> Mapping[K, V]:
+    async def _fetch(self, chunk: _Chunk[K, V]) -> Mapping[K, V]:
         try:
-            return await self._fetch_many(list(keys))
+            chunk.result = await self._fetch_many(list(chunk.keys))
+            return chunk.result
+        except Exception as exc:
+            chunk.error = exc
+            raise
         finally:
             self._release(chunk)
 
-    def _release(self, chunk: _Chunk) -> None:
-        for key in chunk[1]:
-            if self._in_flight.get(key) == chunk:  # type: ignore[call-overload]
-                del self._in_flight[key]  # type: ignore[arg-type]
+    def _release(self, chunk: _Chunk[K, V]) -> None:
+        for key in chunk.keys:
+            if self._in_flight.get(key) is chunk:
+                del self._in_flight[key]
 
     def in_flight(self) -> int:
         """Keys held by in-flight chunks (0 once every call has returned)."""

@@ -36,7 +36,7 @@ __all__ = ["Engine", "EngineConfig", "EngineStats", "UpstreamTimeout"]
 T = TypeVar("T")
 
 
-class UpstreamTimeout(Retryable):
+class UpstreamTimeout(Retryable, TimeoutError):
     """An attempt took longer than ``EngineConfig.attempt_timeout``."""
 
 

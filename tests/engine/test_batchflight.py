@@ -113,3 +113,22 @@ async def test_everyone_cancelled_leaves_nothing_behind() -> None:
         await anyio.lowlevel.checkpoint()
         assert batch.in_flight() == 0
         assert flights.in_flight() == 0
+
+
+async def test_joiner_reads_a_chunk_that_finished_before_it_got_round_to_it() -> None:
+    sent: list[list[int]] = []
+
+    async def lookup(keys: list[int]) -> dict[int, str]:
+        sent.append(keys)
+        await anyio.sleep(10 if 1 in keys else 1)
+        return {k: f"v{k}" for k in keys}
+
+    async with SingleFlight() as flights, anyio.create_task_group() as tg:
+        batch = BatchFlight("ids", lookup, flights=flights, max_batch=40, concurrency=4)
+        tg.start_soon(batch.get_many, [1])
+        tg.start_soon(batch.get_many, [2])
+        await anyio.sleep(0.5)
+        # One chunk at a time: the chunk holding 2 ends (at 1 s) while this caller still waits
+        # for the chunk holding 1; it must read that outcome, not send 2 again.
+        assert await batch.get_many([1, 2], concurrency=1) == {1: "v1", 2: "v2"}
+    assert sorted(sent) == [[1], [2]]

@@ -1,0 +1,409 @@
+"""The RecoBeat client: typed calls that go through the engine with every optimisation on.
+
+Guarantees of :class:`RecoBeatClient`:
+
+- Every upstream request passes the engine: one shared execution per identical in-flight request
+  (canonical keys, across all callers), the rate limit (80/min, 0.75 s apart) before the
+  bulkhead (6 in flight), a per-attempt deadline on the engine clock, retries (a 429 pauses
+  everyone for its Retry-After; 5xx, timeouts, resets and malformed bodies back off).
+- Results are cached per the TTL table; ID lookups are cached per ID, so a later request with an
+  overlapping set only asks for the IDs it has not seen; the ID registry remembers converted
+  Spotify IDs for 60 days and unknown ones for 14 days.
+- Lookups by ID are batched by the endpoint's documented maximum (40), each ID in flight at most
+  once however many callers want it.
+- Invalid arguments (a malformed ID, a size out of range) raise before any request is made;
+  malformed responses raise :class:`~recobeat.errors.MalformedResponse`; nothing that failed is
+  cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+import msgspec
+
+from engine import MISSING, Clock, Engine, Missing, chunked, map_bounded
+from engine.batchflight import BatchFlight
+from recobeat.config import MAX_IDS_PER_REQUEST, MAX_SEEDS, ClientConfig
+from recobeat.errors import (
+    BadRequest,
+    MalformedResponse,
+    RateLimited,
+    UpstreamConnectionError,
+    UpstreamServerError,
+)
+from recobeat.ids import check_ids, is_spotify_id
+from recobeat.models import Artist, AudioFeatures, Content, Page, Track
+from recobeat.stats import ClientStats, EndpointTally
+from recobeat.targets import AudioTargets
+
+__all__ = ["RecoBeatClient"]
+
+T = TypeVar("T")
+
+_DEFAULT_RETRY_AFTER = 1.0
+
+
+class RecoBeatClient:
+    """Typed access to RecoBeat; an async context manager that owns what it creates.
+
+    Pass ``engine`` to share one engine (one rate budget, one cache) between clients, ``http``
+    to bring your own ``httpx.AsyncClient``, or ``transport`` (the simulator's in-process
+    transport in tests and replays) to keep the configured client but change how it sends.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        engine: Engine | None = None,
+        http: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if http is not None and transport is not None:
+            raise ValueError("pass http or transport, not both: a transport belongs to a client")
+        self.config = config if config is not None else ClientConfig()
+        self._engine = engine
+        self._clock = clock
+        self._seed = seed
+        self._http = http
+        self._transport = transport
+        self._stack = AsyncExitStack()
+        self._endpoints: dict[str, EndpointTally] = {}
+        self._decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        async with AsyncExitStack() as stack:
+            if self._engine is None:
+                self._engine = await stack.enter_async_context(
+                    Engine(self.config.engine, clock=self._clock, seed=self._seed)
+                )
+            if self._http is None:
+                self._http = await stack.enter_async_context(self._new_http_client())
+            self._stack = stack.pop_all()
+        engine = self._engine
+        batching = self.config.batching
+        self._track_lookups = BatchFlight[str, Track](
+            "tracks",
+            self._fetch_tracks,
+            flights=engine.flights,
+            max_batch=batching.effective_id_chunk_size,
+            concurrency=batching.track_lookup_concurrency,
+        )
+        self._artist_lookups = BatchFlight[str, Artist](
+            "artists",
+            self._fetch_artists,
+            flights=engine.flights,
+            max_batch=MAX_IDS_PER_REQUEST,
+            concurrency=batching.track_lookup_concurrency,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._stack.__aexit__(exc_type, exc, tb)
+
+    def _new_http_client(self) -> httpx.AsyncClient:
+        http = self.config.http
+        headers = {"accept": "application/json"}
+        if http.client_id is not None:
+            headers["x-client-id"] = http.client_id
+        return httpx.AsyncClient(
+            base_url=http.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(http.timeout, connect=http.connect_timeout),
+            limits=httpx.Limits(
+                max_keepalive_connections=http.max_keepalive_connections,
+                max_connections=http.max_connections,
+                keepalive_expiry=http.keepalive_expiry,
+            ),
+            http2=http.http2,
+            http1=http.http1,
+            transport=self._transport,
+        )
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the client is not open: use it in `async with`")
+        return self._engine
+
+    # -- recommendations ----------------------------------------------------------------------
+
+    async def recommendations(
+        self,
+        seeds: Sequence[str],
+        size: int,
+        *,
+        negative_seeds: Sequence[str] = (),
+        targets: AudioTargets | None = None,
+    ) -> tuple[Track, ...]:
+        """``GET /v1/track/recommendation`` for 1..5 seeds (cached 15 min)."""
+        seeds = check_ids(seeds, what="seed")
+        negative = check_ids(negative_seeds, what="negative seed")
+        _check_range("size", size, 1, 100)
+        _check_range("number of seeds", len(seeds), 1, MAX_SEEDS)
+        _check_range("number of negative seeds", len(negative), 0, MAX_SEEDS)
+        params: dict[str, Any] = {"seeds": seeds, "size": size}
+        if negative:
+            params["negativeSeeds"] = negative
+        if targets is not None:
+            params.update(targets.params())
+        page = await self.engine.cached(
+            "recommendations",
+            params,
+            lambda: self._get("recommendation", "/v1/track/recommendation", params, Content[Track]),
+        )
+        return () if isinstance(page, Missing) else page.content
+
+    async def recommend_from_seeds(
+        self, seeds: Sequence[str], size: int, *, targets: AudioTargets | None = None
+    ) -> tuple[Track, ...]:
+        """Recommendations for any number of seeds, the way the original backend does it:
+        chunks of at most 5 seeds, at most 3 chunks at once, chunk ``i`` starting
+        ``0.2 s * i`` after the first; candidates merged in chunk order without duplicates."""
+        batching = self.config.batching
+        chunks = chunked(check_ids(seeds, what="seed"), batching.seed_chunk_size)
+        pages = await map_bounded(
+            lambda chunk: self.recommendations(chunk, size, targets=targets),
+            chunks,
+            limit=batching.seed_chunk_concurrency,
+            stagger=batching.seed_chunk_stagger,
+        )
+        merged: dict[str, Track] = {}
+        for page in pages:
+            for track in page:
+                merged.setdefault(track.id, track)
+        return tuple(merged.values())
+
+    # -- tracks and the ID registry -----------------------------------------------------------
+
+    async def tracks(self, ids: Iterable[str]) -> dict[str, Track]:
+        """Track details by ReccoBeats or Spotify ID (cached 2 h per ID); unknown IDs absent."""
+        return await self._lookup_tracks(
+            check_ids(ids, what="track id"), self.config.batching.track_lookup_concurrency
+        )
+
+    async def convert_ids(self, spotify_ids: Iterable[str]) -> dict[str, str | None]:
+        """Spotify ID -> ReccoBeats ID, or ``None`` where RecoBeat does not know the track.
+
+        The ID registry answers first (validated IDs 60 days, missing IDs 14 days); only the
+        rest is looked up, in chunks of at most 40, four chunks at once.
+        """
+        wanted = check_ids(spotify_ids, what="Spotify id")
+        if bad := [i for i in wanted if not is_spotify_id(i)]:
+            raise ValueError(f"not Spotify IDs: {bad[:5]}")
+        known = await self.engine.cache.lookup_many("ids", wanted)
+        rest = [i for i in wanted if i not in known]
+        if rest:
+            found = await self._lookup_tracks(rest, self.config.batching.id_chunk_concurrency)
+            known.update({i: found[i].id if i in found else MISSING for i in rest})
+        return {i: None if known[i] is MISSING else known[i] for i in wanted}
+
+    async def _lookup_tracks(self, ids: list[str], concurrency: int) -> dict[str, Track]:
+        found: dict[str, Any] = await self.engine.cache.lookup_many("tracks", ids)
+        rest = [i for i in ids if i not in found]
+        if rest:
+            found.update(await self._track_lookups.get_many(rest, concurrency=concurrency))
+        return {i: found[i] for i in ids if i in found and found[i] is not MISSING}
+
+    async def _fetch_tracks(self, ids: list[str]) -> dict[str, Track]:
+        """One ``GET /v1/track`` for a chunk; caches per ID and fills the ID registry."""
+        params = {"ids": ids}
+        page = await self.engine.deduplicated(
+            f"tracks:{','.join(sorted(ids))}",
+            lambda: self._get("tracks", "/v1/track", params, Content[Track]),
+        )
+        by_id: dict[str, Track] = {}
+        for track in () if isinstance(page, Missing) else page.content:
+            by_id[track.id] = track
+            by_id[track.spotify_id] = track
+        found = {i: by_id[i] for i in ids if i in by_id}
+        cache = self.engine.cache
+        await cache.store_many("tracks", found)
+        await cache.store_many(
+            "ids", {i: found[i].id if i in found else MISSING for i in ids if is_spotify_id(i)}
+        )
+        return found
+
+    # -- audio features -----------------------------------------------------------------------
+
+    async def audio_features(self, track_id: str) -> AudioFeatures | None:
+        """``GET /v1/track/{id}/audio-features`` (cached 2 h); ``None`` when the track is
+        unknown (a 404)."""
+        (track_id,) = check_ids([track_id], what="track id", uuid_only=True)
+        features = await self.engine.cached(
+            "tracks",
+            {"audioFeatures": track_id},
+            lambda: self._get(
+                "audio_features", f"/v1/track/{track_id}/audio-features", {}, AudioFeatures
+            ),
+        )
+        return None if isinstance(features, Missing) else features
+
+    async def audio_features_many(self, track_ids: Iterable[str]) -> dict[str, AudioFeatures]:
+        """Audio features of many tracks, at most 10 requests at once; unknown IDs absent."""
+        ids = check_ids(track_ids, what="track id", uuid_only=True)
+        results = await map_bounded(
+            self.audio_features, ids, limit=self.config.batching.audio_features_concurrency
+        )
+        return {i: f for i, f in zip(ids, results, strict=True) if f is not None}
+
+    # -- artists ------------------------------------------------------------------------------
+
+    async def artists(self, ids: Iterable[str]) -> dict[str, Artist]:
+        """Artists by ReccoBeats or Spotify ID (cached 1 h per ID); unknown IDs absent."""
+        wanted = check_ids(ids, what="artist id")
+        found: dict[str, Any] = await self.engine.cache.lookup_many("artists", wanted)
+        rest = [i for i in wanted if i not in found]
+        if rest:
+            found.update(await self._artist_lookups.get_many(rest))
+        return {i: found[i] for i in wanted if i in found and found[i] is not MISSING}
+
+    async def _fetch_artists(self, ids: list[str]) -> dict[str, Artist]:
+        params = {"ids": ids}
+        page = await self.engine.deduplicated(
+            f"artists:{','.join(sorted(ids))}",
+            lambda: self._get("artists", "/v1/artist", params, Content[Artist]),
+        )
+        by_id: dict[str, Artist] = {}
+        for artist in () if isinstance(page, Missing) else page.content:
+            by_id[artist.id] = artist
+            by_id[artist.href.rstrip("/").rsplit("/", 1)[-1]] = artist
+        found = {i: by_id[i] for i in ids if i in by_id}
+        await self.engine.cache.store_many("artists", found)
+        return found
+
+    async def search_artists(self, text: str, *, page: int = 0, size: int = 25) -> Page[Artist]:
+        """``GET /v1/artist/search`` (cached 1 h)."""
+        if not text or len(text) > 1000:
+            raise ValueError("searchText must hold 1 to 1000 characters")
+        _check_range("page", page, 0, 1000)
+        _check_range("size", size, 1, 50)
+        params = {"searchText": text, "page": page, "size": size}
+        return await self._cached_page(
+            "artists", "artist_search", "/v1/artist/search", params, Artist
+        )
+
+    async def artist_tracks(self, artist_id: str, *, page: int = 0, size: int = 25) -> Page[Track]:
+        """``GET /v1/artist/{id}/track`` (cached 2 h)."""
+        (artist_id,) = check_ids([artist_id], what="artist id")
+        _check_range("page", page, 0, 1000)
+        _check_range("size", size, 1, 50)
+        params = {"page": page, "size": size}
+        return await self._cached_page(
+            "tracks", "artist_tracks", f"/v1/artist/{artist_id}/track", params, Track
+        )
+
+    async def _cached_page(
+        self, namespace: str, endpoint: str, path: str, params: dict[str, Any], item: type[T]
+    ) -> Page[T]:
+        result = await self.engine.cached(
+            namespace,
+            {"path": path, **params},
+            lambda: self._get(endpoint, path, params, Page[item]),  # type: ignore[valid-type]
+        )
+        if isinstance(result, Missing):
+            return Page(
+                content=(),
+                page=params["page"],
+                size=params["size"],
+                total_elements=0,
+                total_pages=0,
+            )
+        return result
+
+    # -- the wire -----------------------------------------------------------------------------
+
+    async def _get(self, endpoint: str, path: str, params: Mapping[str, Any], type_: Any) -> Any:
+        """One attempt: GET, then the answer as ``type_``, :data:`MISSING` for a 404, or a
+        typed error. Runs inside the engine's gate and retry loop."""
+        http = self._http
+        assert http is not None, "the client is not open"
+        clock = self.engine.clock
+        tally = self._endpoints.setdefault(endpoint, EndpointTally())
+        started = clock.monotonic()
+        try:
+            response = await http.get(path, params=_query(params))
+        except httpx.TransportError as exc:
+            tally.record(clock.monotonic() - started, "error")
+            raise UpstreamConnectionError(f"{endpoint}: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        tally.record(clock.monotonic() - started, status)
+        if status == 200:
+            try:
+                return self._decoder(type_).decode(response.content)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise MalformedResponse(f"{endpoint}: {exc}") from None
+        if status == 404:
+            return MISSING
+        if status == 429:
+            raise RateLimited(f"{endpoint}: 429", retry_after=_retry_after(response))
+        if status >= 500:
+            raise UpstreamServerError(f"{endpoint}: {status}")
+        raise BadRequest(status, f"{endpoint}: {_error_message(response)}")
+
+    def _decoder(self, type_: Any) -> msgspec.json.Decoder[Any]:
+        decoder = self._decoders.get(type_)
+        if decoder is None:
+            decoder = self._decoders[type_] = msgspec.json.Decoder(type_)
+        return decoder
+
+    # -- statistics ---------------------------------------------------------------------------
+
+    def stats(self) -> ClientStats:
+        engine = self.engine.stats()
+        registry = engine.cache.namespaces["ids"]
+        batching = self.config.batching
+        return ClientStats(
+            engine=engine,
+            endpoints={name: tally.snapshot() for name, tally in sorted(self._endpoints.items())},
+            upstream_requests=sum(t.calls for t in self._endpoints.values()),
+            rate_limited=engine.rate_limited,
+            dedup_saved=engine.flights.shared
+            + self._track_lookups.joined
+            + self._artist_lookups.joined,
+            registry_lookups_avoided=registry.hits + registry.negative_hits,
+            id_chunk_size=batching.effective_id_chunk_size,
+            id_chunk_size_clamped=batching.effective_id_chunk_size < batching.id_chunk_size,
+        )
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in {low}..{high}, not {value!r}")
+
+
+def _query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Repeated query values for lists (``ids=a&ids=b``), as the API's own examples do."""
+    query: list[tuple[str, str]] = []
+    for name, value in params.items():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            query.append((name, str(item)))
+    return query
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", _DEFAULT_RETRY_AFTER)))
+    except ValueError:
+        return _DEFAULT_RETRY_AFTER
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        return str(msgspec.json.decode(response.content).get("message", response.text))
+    except (msgspec.DecodeError, AttributeError):
+        return response.text[:200]

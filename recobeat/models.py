@@ -1,0 +1,75 @@
+"""The RecoBeat API's shapes, field for field as the reference documents them (camelCase keys).
+
+Decoding validates ranges too (a popularity of 300 or an energy of 1.5 is a malformed
+response), so nothing invalid reaches a cache.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+import msgspec
+
+__all__ = ["Artist", "AudioFeatures", "Content", "Page", "Track"]
+
+T = TypeVar("T")
+
+Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+class Artist(msgspec.Struct, frozen=True, rename="camel"):
+    id: str
+    name: str
+    href: str
+    """The artist's Spotify URL."""
+
+
+class Track(msgspec.Struct, frozen=True, rename="camel"):
+    id: str
+    """The ReccoBeats ID (a UUID)."""
+    track_title: str
+    artists: tuple[Artist, ...]
+    duration_ms: Annotated[int, msgspec.Meta(ge=0)]
+    isrc: str
+    ean: str
+    upc: str
+    href: str
+    """The track's Spotify URL: how a Spotify ID maps to a ReccoBeats ID."""
+    available_countries: str
+    popularity: Annotated[int, msgspec.Meta(ge=0, le=100)]
+
+    @property
+    def spotify_id(self) -> str:
+        return self.href.rstrip("/").rsplit("/", 1)[-1]
+
+
+class AudioFeatures(msgspec.Struct, frozen=True, rename="camel"):
+    id: str
+    href: str
+    acousticness: Unit
+    danceability: Unit
+    energy: Unit
+    instrumentalness: Unit
+    liveness: Unit
+    speechiness: Unit
+    valence: Unit
+    key: Annotated[int, msgspec.Meta(ge=-1, le=11)]
+    loudness: float
+    mode: Annotated[int, msgspec.Meta(ge=0, le=1)]
+    tempo: Annotated[float, msgspec.Meta(ge=0)]
+
+
+class Content(msgspec.Struct, Generic[T], frozen=True):
+    """``{"content": [...]}``: the list endpoints' envelope."""
+
+    content: tuple[T, ...]
+
+
+class Page(msgspec.Struct, Generic[T], frozen=True, rename="camel"):
+    """A page of a paged endpoint (artist search, an artist's tracks)."""
+
+    content: tuple[T, ...]
+    page: int
+    size: int
+    total_elements: int
+    total_pages: int
