@@ -17,6 +17,7 @@ import anyio
 import msgspec
 
 from engine.cache import Cache, CacheConfig, CacheStats, MemoryStore, Missing, Store, canonical
+from engine.cache.events import CacheObserver
 from engine.clock import Clock, SystemClock
 from engine.config import Config, Positive
 from engine.limits import (
@@ -71,7 +72,9 @@ class Engine:
     """Owns the limits, the singleflight, the cache and their task group.
 
     Use it as an async context manager; no task outlives the ``async with`` block. ``seed``
-    fixes retry jitter (pass one in replays; by default it is random per process).
+    fixes retry jitter (pass one in replays; by default it is random per process). Several
+    engines share one budget by sharing ``rate_limiter``, and one cache by sharing ``store``;
+    ``observer`` sees the cache's hits, stores and evictions.
     """
 
     def __init__(
@@ -81,13 +84,20 @@ class Engine:
         clock: Clock | None = None,
         store: Store | None = None,
         seed: int | None = None,
+        rate_limiter: RateLimiter | None = None,
+        observer: CacheObserver | None = None,
     ) -> None:
         self.config = config if config is not None else EngineConfig()
         self.clock = clock if clock is not None else SystemClock()
         self._store = store
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(8), "big")
         self.retry = RetryPolicy(self.config.retry)
-        self.rate = RateLimiter(self.config.rate, clock=self.clock)
+        self.rate = (
+            rate_limiter
+            if rate_limiter is not None
+            else RateLimiter(self.config.rate, clock=self.clock)
+        )
+        self._observer = observer
         self.flights = SingleFlight()
         self._gate: UpstreamGate | None = None
         self._cache: Cache | None = None
@@ -101,9 +111,15 @@ class Engine:
         self._gate = UpstreamGate(self.rate, ConcurrencyLimiter(self.config.concurrency))
         store = self._store
         if store is None:
-            store = MemoryStore(capacity=self.config.cache.capacity, clock=self.clock)
+            store = MemoryStore(
+                capacity=self.config.cache.capacity, clock=self.clock, observer=self._observer
+            )
         self._cache = Cache(
-            store, flights=self.flights, clock=self.clock, policy=self.config.cache.ttl
+            store,
+            flights=self.flights,
+            clock=self.clock,
+            policy=self.config.cache.ttl,
+            observer=self._observer,
         )
         await self.flights.__aenter__()
         return self

@@ -17,6 +17,8 @@ Guarantees of :class:`Cache`:
   ``set``/``delete`` means not storing / not deleting. Each is counted in ``store_errors`` and
   logged (a warning at most once per ``warn_interval`` seconds, debug otherwise).
 - A hit costs one ``await store.get(key)``, a clock read and a counter: no anyio call, no lock.
+- An ``observer``, when given, sees every hit and every store as a
+  :class:`~engine.cache.events.CacheEvent`: replays check TTL policies from them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from engine.cache.events import CacheEvent, CacheObserver
 from engine.cache.keys import _RESERVED_FIRST, MAX_CANONICAL, cache_key, canonical
 from engine.cache.policy import NamespaceTtl, TtlPolicy
 from engine.cache.store import MISSING, Entry, Missing, ReportsUsage, Store
@@ -121,6 +124,7 @@ class Cache:
         log: logging.Logger = _LOG,
         version: int = 1,
         warn_interval: float = 60.0,
+        observer: CacheObserver | None = None,
     ) -> None:
         self.store = store
         self.policy = policy if policy is not None else TtlPolicy()
@@ -130,6 +134,7 @@ class Cache:
         self._warn_interval = warn_interval
         self._last_warning: float | None = None
         self._store_errors = 0
+        self._observer = observer
         self._namespaces = {
             name: _Namespace(name, self.policy.for_namespace(name), version)
             for name in self.policy.namespaces
@@ -159,7 +164,10 @@ class Cache:
             self._store_failed("get", full_key, exc)
             entry = None
         if entry is not None:
-            if self._wall() < entry.expires_at:
+            now = self._wall()
+            if now < entry.expires_at:
+                if self._observer is not None:
+                    self._observer(CacheEvent(now, "hit", full_key, entry.expires_at))
                 if entry.missing:
                     ns.negative_hits += 1
                     return MISSING
@@ -202,14 +210,19 @@ class Cache:
             ns.misses += len(wanted)
             return {}
         now = self._wall()
+        observer = self._observer
         found: dict[K, Any] = {}
-        for key, entry in zip(wanted, entries, strict=True):
+        for key, full_key, entry in zip(wanted, full_keys, entries, strict=True):
             if entry is None:
                 ns.misses += 1
-            elif now >= entry.expires_at:
+                continue
+            if now >= entry.expires_at:
                 ns.expirations += 1
                 ns.misses += 1
-            elif entry.missing:
+                continue
+            if observer is not None:
+                observer(CacheEvent(now, "hit", full_key, entry.expires_at))
+            if entry.missing:
                 ns.negative_hits += 1
                 found[key] = MISSING
             else:
@@ -267,6 +280,9 @@ class Cache:
             await self.store.set(full_key, entry)
         except Exception as exc:
             self._store_failed("set", full_key, exc)
+            return
+        if self._observer is not None:
+            self._observer(CacheEvent(self._wall(), "store", full_key, entry.expires_at))
 
     async def _delete(self, full_key: str) -> None:
         try:

@@ -6,6 +6,7 @@ on a read, ``popitem(last=False)`` to evict. The methods are ``async`` to satisf
 cache hit costs a dict lookup. Expiry is lazy (the facade drops an expired entry when it reads
 one) plus a bounded purge on insert: at most :attr:`MemoryStore.purge_window` entries at the
 least-recently-used end are examined and the expired ones dropped, before evicting a fresh one.
+An ``observer`` sees every eviction (of an entry still fresh) as a ``CacheEvent``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from itertools import islice
 
+from engine.cache.events import CacheEvent, CacheObserver
 from engine.cache.keys import namespace_of
 from engine.cache.store import Entry, NamespaceUsage
 from engine.clock import Clock
@@ -25,9 +27,25 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """An LRU store of at most ``capacity`` entries; see the module docstring."""
 
-    __slots__ = ("_capacity", "_clock", "_data", "_evictions", "_expired", "_sizes", "purge_window")
+    __slots__ = (
+        "_capacity",
+        "_clock",
+        "_data",
+        "_evictions",
+        "_expired",
+        "_observer",
+        "_sizes",
+        "purge_window",
+    )
 
-    def __init__(self, capacity: int = 5000, *, clock: Clock, purge_window: int = 4) -> None:
+    def __init__(
+        self,
+        capacity: int = 5000,
+        *,
+        clock: Clock,
+        purge_window: int = 4,
+        observer: CacheObserver | None = None,
+    ) -> None:
         if type(capacity) is not int or capacity < 1:
             raise ConfigError(f"MemoryStore.capacity: expected an int >= 1 (got {capacity!r})")
         if type(purge_window) is not int or purge_window < 0:
@@ -41,6 +59,7 @@ class MemoryStore:
         self._sizes: dict[str, int] = {}
         self._evictions: dict[str, int] = {}
         self._expired: dict[str, int] = {}
+        self._observer = observer
 
     @property
     def capacity(self) -> int:
@@ -81,7 +100,9 @@ class MemoryStore:
             return
         self._purge()
         if len(data) >= self._capacity:
-            evicted, _ = data.popitem(last=False)
+            evicted, old = data.popitem(last=False)
+            if self._observer is not None:
+                self._observer(CacheEvent(self._clock.wall(), "evict", evicted, old.expires_at))
             namespace = namespace_of(evicted)
             self._sizes[namespace] -= 1
             self._evictions[namespace] = self._evictions.get(namespace, 0) + 1
