@@ -1,0 +1,48 @@
+"""Named client configurations: the design note's tuned values and the "old" ones it replaced."""
+
+from __future__ import annotations
+
+from engine import CacheConfig, EngineConfig, NamespaceTtl, RateLimitConfig, TtlPolicy, WindowRule
+from engine.cache import DAY, HOUR, MINUTE
+from engine.limits import ConcurrencyConfig
+from recobeat.config import BatchingConfig, ClientConfig
+
+__all__ = ["PROFILES", "profile"]
+
+#: The design note's current values (the defaults everywhere).
+TUNED = ClientConfig()
+
+#: The "old" column of the design note's tables. Its wording is contradictory (120 requests a
+#: minute with a 1.0 s minimum interval allows only 60 a minute); the literal values are kept
+#: and a scenario can override either. The ID chunk of 100 is clamped to the API's 40.
+ORIGINAL = ClientConfig(
+    engine=EngineConfig(
+        rate=RateLimitConfig(rules=(WindowRule(limit=120, window=60.0),), min_interval=1.0),
+        concurrency=ConcurrencyConfig(limit=10),
+        cache=CacheConfig(
+            capacity=1000,
+            ttl=TtlPolicy(
+                recommendations=NamespaceTtl(ttl=5 * MINUTE),
+                tracks=NamespaceTtl(ttl=1 * HOUR),
+                ids=NamespaceTtl(ttl=30 * DAY, missing_ttl=7 * DAY),
+                artists=NamespaceTtl(ttl=30 * MINUTE),
+                seeds=NamespaceTtl(ttl=1 * HOUR),
+            ),
+        ),
+    ),
+    batching=BatchingConfig(
+        id_chunk_size=100,
+        id_chunk_concurrency=20,
+        audio_features_concurrency=30,
+        track_lookup_concurrency=8,
+    ),
+)
+
+PROFILES: dict[str, ClientConfig] = {"tuned": TUNED, "original": ORIGINAL}
+
+
+def profile(name: str) -> ClientConfig:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None

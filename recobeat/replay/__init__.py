@@ -1,0 +1,1 @@
+"""Scenario replay: deterministic virtual-time workloads against the in-process simulator."""

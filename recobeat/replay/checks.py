@@ -1,0 +1,233 @@
+"""Expectations, checked against what the simulator recorded and what the engines observed.
+
+Each check is a pure function of a :class:`~recobeat.replay.runner.RunResult`; a failed one
+carries its evidence (the window and the requests in it, the key and its two stores, ...).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from engine.cache import namespace_of
+from recobeat.replay.runner import RunResult
+from recobeat.replay.scenario import Bound, WindowExpect
+from simulator import RequestRecord
+
+__all__ = ["Check", "check_all", "peak_window", "percentile"]
+
+_EPS = 1e-9
+_EVIDENCE = 5
+
+
+class Check(msgspec.Struct, frozen=True):
+    name: str
+    passed: bool
+    measured: str
+    limit: str
+    evidence: list[str] = []
+
+
+def check_all(run: RunResult) -> list[Check]:
+    expect = run.scenario.expect
+    checks = [_finished(run)]
+    checks += [_window(run, rule) for rule in expect.max_in_window]
+    if expect.min_spacing is not None:
+        checks.append(_spacing(run, expect.min_spacing))
+    if expect.max_concurrency is not None:
+        peak = max((s.engine.concurrency.peak for s in run.stats), default=0)
+        checks.append(_bounded("max concurrency", peak, Bound(max=expect.max_concurrency)))
+    if expect.rate_limited is not None:
+        checks.append(_bounded("429 responses", rate_limited(run.log), expect.rate_limited))
+    if expect.retries is not None:
+        retries = sum(sum(s.engine.retries.values()) for s in run.stats)
+        checks.append(_bounded("retries", retries, expect.retries))
+    if expect.upstream_calls is not None:
+        checks.append(_bounded("upstream calls", len(run.log), expect.upstream_calls))
+    for endpoint, bound in sorted(expect.upstream_calls_by_endpoint.items()):
+        calls = sum(1 for r in run.log if r.endpoint == endpoint)
+        checks.append(_bounded(f"upstream calls {endpoint}", calls, bound))
+    if expect.ttl:
+        checks.append(_ttl(run))
+    if expect.no_duplicate_in_flight:
+        checks.append(_duplicates(run))
+    latencies = sorted(o.latency for o in run.outcomes if o.kind == "playlist" and not o.error)
+    for name, limit in sorted(expect.playlist_latency.items()):
+        value = latencies[-1] if name == "max" and latencies else percentile(latencies, name)
+        checks.append(_bounded(f"playlist latency {name} (s)", value, Bound(max=limit)))
+    for namespace, minimum in sorted(expect.hit_rate.items()):
+        checks.append(
+            _bounded(f"hit rate {namespace}", hit_rate(run, namespace), Bound(min=minimum))
+        )
+    if expect.failed is not None:
+        failed = sum(1 for o in run.outcomes if o.error)
+        checks.append(_bounded("failed generations/calls", failed, expect.failed))
+    return checks
+
+
+# -- measures shared with the report ------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], name: str) -> float:
+    """Nearest-rank percentile (``"p95"``) of sorted values; 0.0 when there are none."""
+    if not sorted_values:
+        return 0.0
+    rank = math.ceil(float(name[1:]) / 100 * len(sorted_values))
+    return sorted_values[max(rank, 1) - 1]
+
+
+def rate_limited(log: Iterable[RequestRecord]) -> int:
+    return sum(1 for r in log if r.outcome in ("rate_limited", "blocked"))
+
+
+def hit_rate(run: RunResult, namespace: str) -> float:
+    hits = lookups = 0
+    for stats in run.stats:
+        ns = stats.engine.cache.namespaces.get(namespace)
+        if ns is not None:
+            hits += ns.hits + ns.negative_hits
+            lookups += ns.hits + ns.negative_hits + ns.misses
+    return hits / lookups if lookups else 0.0
+
+
+def peak_window(times: Sequence[float], window: float) -> tuple[int, int]:
+    """The most instants in any half-open ``[t, t + window)``, and the index where it starts."""
+    best = (0, 0)
+    j = 0
+    for i, start in enumerate(times):
+        while j < len(times) and times[j] < start + window - _EPS:
+            j += 1
+        best = max(best, (j - i, -i))
+    return best[0], -best[1]
+
+
+def _by_client(log: Iterable[RequestRecord], scope: str) -> dict[str, list[RequestRecord]]:
+    groups: dict[str, list[RequestRecord]] = defaultdict(list)
+    for record in log:
+        groups[record.client if scope == "client" else "all"].append(record)
+    return groups
+
+
+# -- the checks -----------------------------------------------------------------------------------
+
+
+def _bounded(name: str, value: float, bound: Bound) -> Check:
+    shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+    return Check(name, bound.holds(value), shown, bound.describe())
+
+
+def _finished(run: RunResult) -> Check:
+    missing = len(run.arrivals) - len(run.outcomes)
+    evidence = [f"{missing} of {len(run.arrivals)} arrivals unfinished"] if run.timed_out else []
+    return Check(
+        "replay finished within the horizon",
+        not run.timed_out,
+        f"{run.finished_at:.3f} s",
+        f"<= {run.scenario.horizon:g} s",
+        evidence,
+    )
+
+
+def _window(run: RunResult, rule: WindowExpect) -> Check:
+    worst, evidence = 0, []
+    for client, records in sorted(_by_client(run.log, rule.scope).items()):
+        key = (lambda r: r.arrival) if rule.at == "arrival" else (lambda r: r.sent or r.arrival)
+        ordered = sorted(records, key=key)
+        times = [key(r) for r in ordered]
+        count, start = peak_window(times, rule.window)
+        if count > worst:
+            worst = count
+            inside = ordered[start : start + count]
+            evidence = [
+                f"{client}: {count} requests in [{times[start]:.3f}, "
+                f"{times[start] + rule.window:.3f})",
+                *(f"  {key(r):.3f} {r.path} {r.outcome}" for r in inside[:_EVIDENCE]),
+            ]
+    name = f"max requests per {rule.window:g} s ({rule.scope}, at {rule.at})"
+    passed = worst <= rule.limit
+    return Check(name, passed, str(worst), f"<= {rule.limit}", [] if passed else evidence)
+
+
+def _spacing(run: RunResult, minimum: float) -> Check:
+    smallest, evidence = math.inf, []
+    for client, records in sorted(_by_client(run.log, "client").items()):
+        ordered = sorted(records, key=lambda r: r.sent or r.arrival)
+        for a, b in itertools.pairwise(ordered):
+            gap = (b.sent or b.arrival) - (a.sent or a.arrival)
+            if gap < smallest:
+                smallest = gap
+                evidence = [f"{client}: {a.path} at {a.sent:.6f}, then {b.path} at {b.sent:.6f}"]
+    passed = smallest >= minimum - _EPS
+    shown = "n/a" if smallest == math.inf else f"{smallest:.3f} s"
+    return Check(
+        "min spacing between sends", passed, shown, f">= {minimum:g} s", [] if passed else evidence
+    )
+
+
+def _ttl(run: RunResult) -> Check:
+    """Entries are never served past their TTL; a key is never stored again before its TTL
+    unless it was evicted. The TTL is the policy's (checked against each store's expiry)."""
+    policy = run.config.engine.cache.ttl
+    problems: list[str] = []
+    checked = 0
+    for events in run.cache_events:
+        stored: dict[str, tuple[float, float]] = {}
+        for event in events:
+            checked += 1
+            if event.kind == "evict":
+                stored.pop(event.key, None)
+            elif event.kind == "store":
+                ttl = policy.for_namespace(namespace_of(event.key))
+                applied = event.expires_at - event.at
+                if not any(
+                    t is not None and abs(applied - t) < 1e-6 for t in (ttl.ttl, ttl.missing_ttl)
+                ):
+                    problems.append(f"{event.key}: stored for {applied:.3f} s, not its TTL")
+                previous = stored.get(event.key)
+                if previous is not None and event.at < previous[1] - _EPS:
+                    problems.append(
+                        f"{event.key}: stored at {previous[0]:.3f} and again at {event.at:.3f}, "
+                        f"before its expiry at {previous[1]:.3f}"
+                    )
+                stored[event.key] = (event.at, event.expires_at)
+            else:
+                previous = stored.get(event.key)
+                if previous is None or event.at >= previous[1] - _EPS:
+                    problems.append(f"{event.key}: served at {event.at:.3f} past its TTL")
+    return Check(
+        "TTL policies",
+        not problems,
+        f"{len(problems)} violations in {checked} cache events",
+        "0 violations",
+        problems[:_EVIDENCE],
+    )
+
+
+def _duplicates(run: RunResult) -> Check:
+    timeout = run.config.engine.attempt_timeout
+    groups: dict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
+    for r in run.log:
+        sent = r.sent if r.sent is not None else r.arrival
+        end = r.responded if r.responded is not None else sent + timeout
+        groups[(r.client, r.path, r.params)].append((sent, end))
+    evidence: list[str] = []
+    overlaps = 0
+    for (client, path, _), spans in sorted(groups.items()):
+        spans.sort()
+        for (a_start, a_end), (b_start, _) in itertools.pairwise(spans):
+            if b_start < a_end - _EPS:
+                overlaps += 1
+                evidence.append(
+                    f"{client} {path}: in flight {a_start:.3f}-{a_end:.3f}, again at {b_start:.3f}"
+                )
+    return Check(
+        "no identical requests in flight at once",
+        not overlaps,
+        str(overlaps),
+        "0",
+        evidence[:_EVIDENCE],
+    )

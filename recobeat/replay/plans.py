@@ -1,0 +1,153 @@
+"""Every arrival of a scenario, with all of its random choices made up front.
+
+Arrival instants are strictly increasing (ties are moved 1 us apart) and each arrival's choices
+come from a generator seeded by ``(scenario seed, stream, index)``: no draw happens inside the
+concurrent replay, so the schedule of tasks cannot change what is asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from recobeat.replay.arrivals import arrival_times, rng_for
+from recobeat.replay.scenario import PlaylistStream, RequestStream, Scenario, SeedPoolSpec
+from recobeat.targets import AudioTargets
+from recobeat.workload import PlaylistPlan
+from simulator import Catalog, SeedPool
+
+__all__ = ["Arrival", "RequestPlan", "plan_arrivals"]
+
+_TIE = 1e-6
+
+
+class RequestPlan(msgspec.Struct, frozen=True):
+    """One raw client call."""
+
+    call: str
+    ids: tuple[str, ...]
+
+
+class Arrival(msgspec.Struct, frozen=True):
+    id: str
+    at: float
+    stream: str
+    instance: int
+    work: PlaylistPlan | RequestPlan
+
+
+def plan_arrivals(scenario: Scenario, catalog: Catalog) -> list[Arrival]:
+    """All arrivals of ``scenario``, in order of their (strictly increasing) instants."""
+    drafts: list[tuple[float, int, int, str, PlaylistPlan | RequestPlan]] = []
+    pools: dict[SeedPoolSpec, SeedPool] = {}
+    for s, stream in enumerate(scenario.workload):
+        spec = stream.seed_pool
+        if spec not in pools:
+            pools[spec] = SeedPool(
+                catalog,
+                size=spec.size,
+                exponent=spec.exponent,
+                unknown_share=spec.unknown_share,
+                unknown_size=spec.unknown_size,
+                seed=scenario.seed,
+            )
+        times = arrival_times(
+            stream.arrivals, duration=scenario.duration, rng=rng_for(scenario.seed, "arrivals", s)
+        )
+        for i, at in enumerate(times):
+            name = f"{stream.name}-{i}"
+            if isinstance(stream, PlaylistStream):
+                work: PlaylistPlan | RequestPlan = _playlist(
+                    scenario.seed, s, i, name, stream, pools[spec]
+                )
+            else:
+                work = _request(scenario.seed, s, i, stream, pools[spec], catalog)
+            drafts.append((at, s, i, name, work))
+    drafts.sort(key=lambda d: (d[0], d[1], d[2]))
+    arrivals: list[Arrival] = []
+    last = -1.0
+    count = scenario.instances.count
+    for k, (at, s, _, name, work) in enumerate(drafts):
+        at = max(at, last + _TIE)
+        last = at
+        arrivals.append(Arrival(name, at, scenario.workload[s].name, k % count, work))
+    return arrivals
+
+
+def _between(rng, bounds: Sequence[float]) -> float:  # type: ignore[no-untyped-def]
+    return bounds[0] + rng.random() * (bounds[1] - bounds[0])
+
+
+def _playlist(
+    seed: int, s: int, i: int, name: str, stream: PlaylistStream, pool: SeedPool
+) -> PlaylistPlan:
+    rng = rng_for(seed, "playlist", s, i)
+    user = rng.randrange(stream.users)
+    # A user's seeds are theirs for the whole run: their own generator, not this arrival's.
+    user_rng = rng_for(seed, "user", s, user)
+    seeds = pool.draw(f"{s}-user-{user}", user_rng.randint(*stream.seeds))
+    mood = _zipf(rng, stream.moods)
+    refine = rng.random() < stream.refine_share
+    return PlaylistPlan(
+        id=name,
+        seeds=tuple(seeds),
+        targets=_mood(seed, s, mood, shift=0.0),
+        mood_think=round(_between(rng, stream.think), 6),
+        recommendation_size=rng.randint(*stream.recommendation_size),
+        candidates=rng.randint(*stream.candidates),
+        playlist_size=stream.playlist_size,
+        artist_searches=tuple(
+            _artist_name(rng_for(seed, "search", s, mood, n))
+            for n in range(rng.randint(*stream.artist_searches))
+        ),
+        refine=_mood(seed, s, mood, shift=0.1) if refine else None,
+        refine_think=round(_between(rng, stream.refine_think), 6),
+    )
+
+
+def _mood(seed: int, s: int, mood: int, *, shift: float) -> AudioTargets:
+    """Targets of a mood, quantised to 0.05 so that identical moods make identical requests;
+    a refinement shifts them by ``shift``."""
+    rng = rng_for(seed, "mood", s, mood)
+
+    def q(x: float) -> float:
+        return round(min(1.0, max(0.0, x)) * 20) / 20
+
+    return AudioTargets(
+        energy=q(rng.random() + shift),
+        valence=q(rng.random() - shift),
+        danceability=q(rng.random()),
+        acousticness=q(rng.random()),
+    )
+
+
+def _artist_name(rng) -> str:  # type: ignore[no-untyped-def]
+    """A short search text; searches for the same mood repeat, as LLM suggestions do."""
+    return "".join(rng.choice("aeiourstnl") for _ in range(2))
+
+
+def _zipf(rng, n: int) -> int:  # type: ignore[no-untyped-def]
+    weights = [1 / (k + 1) for k in range(n)]
+    return rng.choices(range(n), weights=weights)[0]
+
+
+def _request(
+    seed: int, s: int, i: int, stream: RequestStream, pool: SeedPool, catalog: Catalog
+) -> RequestPlan:
+    rng = rng_for(seed, "request", s, i)
+    if stream.call == "artist_search":
+        return RequestPlan(stream.call, (_artist_name(rng),))
+    ids = pool.draw(f"{s}-request-{i}", stream.ids)
+    if stream.call in ("audio_features", "recommendations"):
+        # These take ReccoBeats IDs; unknown tracks get a UUID the service never issued.
+        ids = [_uuid_of(catalog, sid, rng) for sid in ids]
+    return RequestPlan(stream.call, tuple(ids))
+
+
+def _uuid_of(catalog: Catalog, spotify_id: str, rng) -> str:  # type: ignore[no-untyped-def]
+    index = catalog.track_index(spotify_id)
+    if index is not None:
+        return catalog.track_uuid(index)
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"

@@ -1,0 +1,164 @@
+"""The replay report: expectations with PASS/FAIL and the headline metrics.
+
+The JSON form is deterministic: built per request id, aggregated order-insensitively, floats
+rounded to the microsecond, and without wall-clock timings, so the same file and seed give the
+same bytes on every run, and asyncio and trio give the same report apart from ``backend``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from recobeat.replay.checks import Check, check_all, peak_window, percentile, rate_limited
+from recobeat.replay.runner import RunResult
+
+__all__ = ["LatencySummary", "Metrics", "Report", "build_report", "print_report"]
+
+
+def _r(value: float) -> float:
+    return round(value, 6)
+
+
+class LatencySummary(msgspec.Struct, frozen=True):
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
+class NamespaceSummary(msgspec.Struct, frozen=True):
+    hits: int
+    negative_hits: int
+    misses: int
+    hit_rate: float
+
+
+class Metrics(msgspec.Struct, frozen=True):
+    arrivals: int
+    completed: int
+    failed: int
+    upstream_calls: int
+    upstream_by_endpoint: dict[str, int]
+    upstream_outcomes: dict[str, int]
+    rate_limited: int
+    retries: int
+    dedup_saved: int
+    registry_lookups_avoided: int
+    cache: dict[str, NamespaceSummary]
+    playlist_latency: LatencySummary
+    peak_concurrency: int
+    peak_requests_per_minute: int
+    """Most requests one client's traffic put in any 60 s window, at arrival."""
+    virtual_seconds: float
+
+
+class Report(msgspec.Struct, frozen=True):
+    scenario: str
+    description: str
+    backend: str
+    profile: str
+    seed: int
+    passed: bool
+    checks: list[Check]
+    metrics: Metrics
+
+
+def build_report(run: RunResult) -> Report:
+    checks = check_all(run)
+    return Report(
+        scenario=run.scenario.name,
+        description=run.scenario.description.strip(),
+        backend=run.backend,
+        profile=run.profile,
+        seed=run.scenario.seed,
+        passed=all(c.passed for c in checks),
+        checks=checks,
+        metrics=metrics(run),
+    )
+
+
+def metrics(run: RunResult) -> Metrics:
+    latencies = sorted(o.latency for o in run.outcomes if o.kind == "playlist" and not o.error)
+    cache: dict[str, list[int]] = {}
+    for stats in run.stats:
+        for name, ns in stats.engine.cache.namespaces.items():
+            counts = cache.setdefault(name, [0, 0, 0])
+            counts[0] += ns.hits
+            counts[1] += ns.negative_hits
+            counts[2] += ns.misses
+    per_client: dict[str, list[float]] = {}
+    for record in run.log:
+        per_client.setdefault(record.client, []).append(record.arrival)
+    return Metrics(
+        arrivals=len(run.arrivals),
+        completed=len(run.outcomes),
+        failed=sum(1 for o in run.outcomes if o.error),
+        upstream_calls=len(run.log),
+        upstream_by_endpoint=dict(sorted(Counter(str(r.endpoint) for r in run.log).items())),
+        upstream_outcomes=dict(sorted(Counter(r.outcome for r in run.log).items())),
+        rate_limited=rate_limited(run.log),
+        retries=sum(sum(s.engine.retries.values()) for s in run.stats),
+        dedup_saved=sum(s.dedup_saved for s in run.stats),
+        registry_lookups_avoided=sum(s.registry_lookups_avoided for s in run.stats),
+        cache={
+            name: NamespaceSummary(
+                hits=h,
+                negative_hits=n,
+                misses=m,
+                hit_rate=_r((h + n) / (h + n + m)) if h + n + m else 0.0,
+            )
+            for name, (h, n, m) in sorted(cache.items())
+        },
+        playlist_latency=LatencySummary(
+            count=len(latencies),
+            p50=_r(percentile(latencies, "p50")),
+            p95=_r(percentile(latencies, "p95")),
+            p99=_r(percentile(latencies, "p99")),
+            max=_r(latencies[-1]) if latencies else 0.0,
+        ),
+        peak_concurrency=max((s.engine.concurrency.peak for s in run.stats), default=0),
+        peak_requests_per_minute=max(
+            (peak_window(sorted(times), 60.0)[0] for times in per_client.values()), default=0
+        ),
+        virtual_seconds=_r(run.finished_at),
+    )
+
+
+def print_report(report: Report, console: Console, *, wall_seconds: float | None = None) -> None:
+    verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"
+    timing = f", {wall_seconds:.2f} s wall" if wall_seconds is not None else ""
+    m = report.metrics
+    console.print(
+        f"\n{verdict} [bold]{report.scenario}[/] on {report.backend} "
+        f"(profile {report.profile}, seed {report.seed}): "
+        f"{m.virtual_seconds:,.0f} s virtual{timing}"
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("expectation")
+    table.add_column("measured", justify="right")
+    table.add_column("limit", justify="right")
+    table.add_column("")
+    for check in report.checks:
+        mark = "[green]PASS[/]" if check.passed else "[red]FAIL[/]"
+        table.add_row(check.name, check.measured, check.limit, mark)
+        for line in check.evidence:
+            table.add_row(f"[dim]  {line}[/]", "", "", "")
+    console.print(table)
+    lat = m.playlist_latency
+    endpoints = ", ".join(f"{k} {v}" for k, v in m.upstream_by_endpoint.items())
+    rates = ", ".join(f"{k} {v.hit_rate:.0%}" for k, v in m.cache.items() if v.hits + v.misses)
+    console.print(
+        f"  arrivals {m.arrivals} (failed {m.failed}); upstream calls {m.upstream_calls}: "
+        f"{endpoints}\n"
+        f"  429s {m.rate_limited}, retries {m.retries}, dedup saved {m.dedup_saved}, "
+        f"registry lookups avoided {m.registry_lookups_avoided}\n"
+        f"  cache hit rates: {rates or 'n/a'}\n"
+        f"  playlist latency p50 {lat.p50:.2f} s, p95 {lat.p95:.2f} s, p99 {lat.p99:.2f} s "
+        f"(n={lat.count}); peak concurrency {m.peak_concurrency}, "
+        f"peak requests/min {m.peak_requests_per_minute}"
+    )

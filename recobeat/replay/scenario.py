@@ -1,0 +1,298 @@
+"""Scenario files: what to replay, against what, and what must hold.
+
+A scenario is a TOML file decoded with msgspec into the Structs below. Decoding fails before
+anything runs, with the file, the field path and the reason (and the line, for TOML syntax
+errors). See ``scenarios/README.md`` for the format with examples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from recobeat.config import ClientConfig
+from recobeat.profiles import PROFILES
+from simulator import SimulatorConfig
+
+__all__ = [
+    "Arrivals",
+    "Bound",
+    "Burst",
+    "Expect",
+    "Instances",
+    "PlaylistStream",
+    "Poisson",
+    "Ramp",
+    "RequestStream",
+    "Scenario",
+    "ScenarioError",
+    "SeedPoolSpec",
+    "Times",
+    "WindowExpect",
+    "load_scenario",
+]
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=1)]
+Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Backend = Literal["asyncio", "trio"]
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run; the message names the file, the field and why."""
+
+
+class _Spec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+def _range(value: tuple[float, float], name: str) -> None:
+    if value[0] > value[1]:
+        raise ValueError(f"{name}: the low end {value[0]} is above the high end {value[1]}")
+
+
+# -- arrival processes --------------------------------------------------------------------------
+
+
+class Burst(_Spec, tag="burst", tag_field="process", kw_only=True):
+    """``count`` arrivals at random instants within ``within`` seconds from ``start``."""
+
+    count: Count
+    within: NonNegative = 0.0
+    start: NonNegative = 0.0
+
+
+class Poisson(_Spec, tag="poisson", tag_field="process", kw_only=True):
+    """Arrivals at ``per_minute`` on average, from ``start`` to ``end`` (default: duration)."""
+
+    per_minute: Positive
+    start: NonNegative = 0.0
+    end: Positive | None = None
+
+
+class Ramp(_Spec, tag="ramp", tag_field="process", kw_only=True):
+    """A Poisson process whose rate moves linearly from ``from_per_minute`` to
+    ``to_per_minute`` between ``start`` and ``end`` (default: duration)."""
+
+    from_per_minute: NonNegative
+    to_per_minute: NonNegative
+    start: NonNegative = 0.0
+    end: Positive | None = None
+
+
+class Times(_Spec, tag="times", tag_field="process", kw_only=True):
+    """Arrivals at the given instants (seconds from the start)."""
+
+    at: list[NonNegative]
+
+
+Arrivals = Burst | Poisson | Ramp | Times
+
+
+# -- workload streams ---------------------------------------------------------------------------
+
+
+class SeedPoolSpec(_Spec, kw_only=True):
+    """The Spotify IDs users draw seeds from: Zipf-popular, a share unknown to RecoBeat."""
+
+    size: Count = 5_000
+    exponent: Positive = 1.0
+    unknown_share: Share = 0.15
+    unknown_size: Count = 1_000
+
+
+class PlaylistStream(_Spec, tag="playlists", tag_field="kind", kw_only=True):
+    """Playlist generations (the reference's workload), one per arrival."""
+
+    name: str = "playlists"
+    arrivals: Arrivals
+    users: Count = 100
+    """Population size; each arrival is a user drawn uniformly; a user's seeds never change."""
+    seeds: tuple[int, int] = (5, 20)
+    moods: Count = 12
+    """Distinct moods; each arrival draws one Zipf-popular mood (same mood, same targets)."""
+    think: tuple[NonNegative, NonNegative] = (2.0, 8.0)
+    recommendation_size: tuple[int, int] = (20, 50)
+    candidates: tuple[int, int] = (50, 150)
+    playlist_size: Count = 25
+    artist_searches: tuple[int, int] = (0, 3)
+    refine_share: Share = 0.3
+    refine_think: tuple[NonNegative, NonNegative] = (1.0, 3.0)
+    seed_pool: SeedPoolSpec = msgspec.field(default_factory=SeedPoolSpec)
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "think", "recommendation_size", "candidates", "artist_searches"):
+            _range(getattr(self, name), name)
+        if not self.seeds[0] >= 1 and self.seeds[1] <= 200:
+            raise ValueError("seeds: between 1 and 200 seeds per user")
+        if not self.recommendation_size[0] >= 1 and self.recommendation_size[1] <= 100:
+            raise ValueError("recommendation_size: the API takes 1..100")
+
+
+class RequestStream(_Spec, tag="requests", tag_field="kind", kw_only=True):
+    """Raw calls to one client method, one per arrival, with IDs drawn from the seed pool."""
+
+    name: str = "requests"
+    arrivals: Arrivals
+    call: Literal["tracks", "convert_ids", "audio_features", "recommendations", "artist_search"]
+    ids: Count = 1
+    """IDs per call (seeds for recommendations: at most 5)."""
+    seed_pool: SeedPoolSpec = msgspec.field(default_factory=SeedPoolSpec)
+
+    def __post_init__(self) -> None:
+        if self.call == "recommendations" and self.ids > 5:
+            raise ValueError("ids: a recommendation takes at most 5 seeds")
+
+
+Stream = PlaylistStream | RequestStream
+
+
+class Instances(_Spec, kw_only=True):
+    """Backend instances, each with its own engine and memory cache unless they share."""
+
+    count: Count = 1
+    shared_store: bool = False
+    """One store for all (as Redis would be; in a replay, in-process with the same semantics)."""
+    shared_budget: bool = False
+    """One rate budget for all (as a Redis limiter would be); else each has the full budget."""
+    same_client: bool = False
+    """The upstream sees one client (one egress address) instead of one per instance."""
+
+
+# -- expectations -------------------------------------------------------------------------------
+
+
+class Bound(_Spec, kw_only=True):
+    min: float | None = None
+    max: float | None = None
+
+    def holds(self, value: float) -> bool:
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def describe(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"{self.min:g}..{self.max:g}"
+        return f">= {self.min:g}" if self.min is not None else f"<= {self.max:g}"
+
+
+class WindowExpect(_Spec, kw_only=True):
+    """At most ``limit`` requests in any ``window`` seconds (sliding, exact), per upstream
+    client or over all of them, counted at arrival at the upstream or when sent."""
+
+    limit: Count
+    window: Positive
+    scope: Literal["client", "all"] = "client"
+    at: Literal["arrival", "sent"] = "arrival"
+
+
+class Expect(_Spec, kw_only=True):
+    max_in_window: list[WindowExpect] = []
+    min_spacing: NonNegative | None = None
+    """Seconds between consecutive requests an instance sends."""
+    max_concurrency: int | None = None
+    """Peak upstream requests in flight in one instance."""
+    rate_limited: Bound | None = None
+    """429 answers."""
+    retries: Bound | None = None
+    upstream_calls: Bound | None = None
+    upstream_calls_by_endpoint: dict[str, Bound] = {}
+    ttl: bool = False
+    """No entry served after its TTL; no key stored again before its TTL unless evicted."""
+    no_duplicate_in_flight: bool = False
+    """No two identical requests of one client in flight at once."""
+    playlist_latency: dict[Literal["p50", "p95", "p99", "max"], Positive] = {}
+    """Maximum latency percentiles of playlist generations, seconds."""
+    hit_rate: dict[str, Share] = {}
+    """Minimum hit rate per cache namespace."""
+    failed: Bound | None = None
+    """Generations or calls that ended in an error."""
+
+
+# -- the scenario -------------------------------------------------------------------------------
+
+_ENGINE_KEYS = frozenset({"rate", "concurrency", "cache", "retry", "attempt_timeout"})
+
+
+class Scenario(_Spec, kw_only=True):
+    name: str
+    description: str
+    seed: int = 0
+    duration: Positive
+    """Seconds of virtual time during which arrivals happen."""
+    drain: NonNegative = 3600.0
+    """Extra seconds granted for work in flight at the end; past it the replay fails."""
+    backends: list[Backend] = msgspec.field(default_factory=lambda: ["asyncio", "trio"])
+    engine: dict[str, Any] = {}
+    """``profile`` ("tuned" or "original") plus overrides of any engine or batching field."""
+    upstream: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
+    workload: list[Stream]
+    instances: Instances = msgspec.field(default_factory=Instances)
+    expect: Expect = msgspec.field(default_factory=Expect)
+
+    def __post_init__(self) -> None:
+        if not self.workload:
+            raise ValueError("workload: at least one stream")
+        if not self.backends:
+            raise ValueError("backends: at least one backend")
+        client_config(self.engine)  # fails here, before anything runs
+
+    @property
+    def horizon(self) -> float:
+        return self.duration + self.drain
+
+    def client_config(self, profile: str | None = None) -> ClientConfig:
+        """The engine configuration, optionally under another profile (``--compare``)."""
+        engine = dict(self.engine)
+        if profile is not None:
+            engine["profile"] = profile
+        return client_config(engine)
+
+
+def client_config(engine: dict[str, Any]) -> ClientConfig:
+    """Resolve an ``[engine]`` section: a profile, with any field overridden."""
+    overrides = dict(engine)
+    name = overrides.pop("profile", "tuned")
+    if name not in PROFILES:
+        raise ValueError(f"engine.profile: unknown profile {name!r}; known: {sorted(PROFILES)}")
+    unknown = sorted(set(overrides) - _ENGINE_KEYS - {"batching"})
+    if unknown:
+        raise ValueError(
+            f"engine: unknown field(s) {unknown}; known: {sorted(_ENGINE_KEYS | {'batching'})}"
+        )
+    merged: dict[str, Any] = msgspec.to_builtins(PROFILES[name])
+    for key, value in overrides.items():
+        target = merged if key == "batching" else merged["engine"]
+        target[key] = _merge(target.get(key), value)
+    try:
+        return msgspec.convert(merged, ClientConfig)
+    except msgspec.ValidationError as exc:
+        message = (
+            str(exc)
+            .replace("`$.engine.", "`$.engine.")
+            .replace("`$.batching", "`$.engine.batching")
+        )
+        raise ValueError(message) from None
+
+
+def _merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+    return override
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; raises :class:`ScenarioError` saying where and why."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return msgspec.toml.decode(data, type=Scenario)
+    except msgspec.ValidationError as exc:
+        raise ScenarioError(f"{path}: invalid scenario: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
