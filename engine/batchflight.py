@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 from engine.batching import chunked, map_bounded
+from engine.clock import Clock
+from engine.limits import RateLimitConfig, RateLimiter
 from engine.singleflight import SingleFlight
 
 __all__ = ["BatchFlight"]
@@ -53,6 +55,8 @@ class BatchFlight(Generic[K, V]):
         flights: SingleFlight,
         max_batch: int,
         concurrency: int,
+        clock: Clock | None = None,
+        settle: float = 0.0,
     ) -> None:
         if max_batch < 1 or concurrency < 1:
             raise ValueError("max_batch and concurrency must be at least 1")
@@ -62,6 +66,14 @@ class BatchFlight(Generic[K, V]):
         self._fetch_many = fetch_many
         self._flights = flights
         self._in_flight: dict[K, _Chunk[K, V]] = {}
+        # Callers at one instant form their chunks one at a time in the order of their keys
+        # once ``settle`` has passed (replays), not in the event loop's order: the same chunks
+        # on every backend. With settle 0 the turn is granted at once, without a checkpoint.
+        self._turns = (
+            RateLimiter(RateLimitConfig(rules=(), min_interval=0, settle=settle), clock=clock)
+            if settle and clock is not None
+            else None
+        )
         self.joined = 0
         """Keys a caller did not send because an in-flight chunk already held them."""
 
@@ -71,6 +83,8 @@ class BatchFlight(Generic[K, V]):
         ``concurrency`` overrides the default number of chunks in flight for this call.
         """
         wanted = list(dict.fromkeys(keys))
+        if self._turns is not None:
+            await self._turns.acquire(key=",".join(sorted(map(str, wanted))))
         chunks: dict[int, _Chunk[K, V]] = {}
         fresh: list[K] = []
         for key in wanted:

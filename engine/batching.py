@@ -30,7 +30,9 @@ async def map_bounded(
 ) -> list[R]:
     """``[await fn(item) for item in items]``, at most ``limit`` at once, results in order.
 
-    Item ``i`` starts no earlier than ``stagger * i`` seconds after the call (the seed's
+    Items start in order: ``limit`` workers take the next item as they free up, so which items
+    run at any instant never depends on how the event loop orders simultaneous wake-ups. Item
+    ``i`` starts no earlier than ``stagger * i`` seconds after the call (the seed's
     "0.2 s x index" for recommendation chunks). The calls run in a task group owned by this
     call: when one fails, the others are cancelled and that error is raised (unwrapped from the
     exception group when it is the only one); nothing outlives the call.
@@ -38,19 +40,19 @@ async def map_bounded(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
     results: list[R] = [None] * len(items)  # type: ignore[list-item]
-    limiter = anyio.CapacityLimiter(limit)
     start = anyio.current_time()
+    pending = iter(enumerate(items))
 
-    async def run(index: int, item: T) -> None:
-        if stagger:
-            await anyio.sleep_until(start + stagger * index)
-        async with limiter:
+    async def worker() -> None:
+        for index, item in pending:
+            if stagger:
+                await anyio.sleep_until(start + stagger * index)
             results[index] = await fn(item)
 
     try:
         async with anyio.create_task_group() as tg:
-            for index, item in enumerate(items):
-                tg.start_soon(run, index, item)
+            for _ in range(min(limit, len(items))):
+                tg.start_soon(worker)
     except BaseExceptionGroup as group:
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None

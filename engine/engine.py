@@ -166,7 +166,7 @@ class Engine:
         timeout = self.config.attempt_timeout
 
         async def attempt() -> T:
-            async with gate.request():
+            async with gate.request(key=key):
                 self._attempts += 1
                 try:
                     with anyio.fail_after(timeout):

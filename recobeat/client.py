@@ -97,6 +97,8 @@ class RecoBeatClient:
             flights=engine.flights,
             max_batch=batching.effective_id_chunk_size,
             concurrency=batching.track_lookup_concurrency,
+            clock=engine.clock,
+            settle=engine.config.rate.settle,
         )
         self._artist_lookups = BatchFlight[str, Artist](
             "artists",
@@ -104,6 +106,8 @@ class RecoBeatClient:
             flights=engine.flights,
             max_batch=MAX_IDS_PER_REQUEST,
             concurrency=batching.track_lookup_concurrency,
+            clock=engine.clock,
+            settle=engine.config.rate.settle,
         )
         return self
 

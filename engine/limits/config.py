@@ -20,6 +20,10 @@ class RateLimitConfig(Config):
     rules: tuple[WindowRule, ...] = (WindowRule(limit=80, window=60.0),)
     min_interval: NonNegative = 0.75
     """Minimum seconds between two consecutive grants."""
+    settle: NonNegative = 0.0
+    """Seconds a request waits for simultaneous requests before the first is chosen. Replays
+    set a microsecond so that the order among requests made at one virtual instant follows
+    their keys, not the event loop's scheduling; 0 in production (no added latency)."""
 
     def validate(self) -> None:
         windows = [rule.window for rule in self.rules]

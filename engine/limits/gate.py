@@ -28,8 +28,11 @@ class UpstreamGate:
         self.concurrency = concurrency
 
     @asynccontextmanager
-    async def request(self, *, deadline: float | None = None) -> AsyncIterator[float]:
-        """Hold a rate grant and a slot for the block; yields the grant time."""
-        granted = await self.rate.acquire(deadline=deadline)
+    async def request(
+        self, *, deadline: float | None = None, key: str = ""
+    ) -> AsyncIterator[float]:
+        """Hold a rate grant and a slot for the block; yields the grant time. ``key`` orders
+        simultaneous requests (see :class:`~engine.limits.rate.RateLimiter`)."""
+        granted = await self.rate.acquire(deadline=deadline, key=key)
         async with self.concurrency.slot():
             yield granted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+import bisect
 
 import anyio
 import msgspec
@@ -34,10 +34,14 @@ class RateLimiterStats(msgspec.Struct, frozen=True):
 
 
 class _Waiter:
-    __slots__ = ("wake",)
+    __slots__ = ("order", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, order: tuple[float, str, int]) -> None:
+        self.order = order
         self.wake = anyio.Event()
+
+    def __lt__(self, other: _Waiter) -> bool:
+        return self.order < other.order
 
 
 class RateLimiter:
@@ -47,7 +51,11 @@ class RateLimiter:
 
     - Every grant respects every rule (see :class:`engine.limits.schedule.RateSchedule`), and no
       grant is later than the rules and the FIFO order require (work-conserving).
-    - Waiters are served first come, first served.
+    - Waiters are served first come, first served; waiters that came at the same instant are
+      served in the order of their ``key`` (not in the event loop's order).
+    - With ``settle > 0`` (a config field replays set), a grant waits until ``settle`` seconds
+      after its request: in virtual time every request made at the same instant has then
+      joined the line, so which one goes first depends on keys alone, on asyncio and on trio.
     - A waiter that is cancelled, or whose deadline passes, consumes no grant and does not delay
       the waiters behind it.
     - When nobody waits and the rules allow it, :meth:`acquire` returns without a checkpoint and
@@ -58,45 +66,51 @@ class RateLimiter:
         self.config = config if config is not None else RateLimitConfig()
         self._clock = clock
         self._schedule = RateSchedule(self.config)
-        self._queue: deque[_Waiter] = deque()
+        self._queue: list[_Waiter] = []  # sorted by (arrival, key, sequence)
+        self._sequence = 0
+        self._settle = self.config.settle
         self._granted = 0
         self._waited = 0
         self._total_wait = 0.0
         self._timeouts = 0
         self._max_queue = 0
 
-    async def acquire(self, *, deadline: float | None = None) -> float:
+    async def acquire(self, *, deadline: float | None = None, key: str = "") -> float:
         """Wait for a grant and return its time (on ``clock.monotonic()``).
 
         ``deadline`` is an instant on ``clock.monotonic()``. When the grant cannot be made by
         then, raises :class:`RateLimitTimeout`; it raises as soon as it knows (the head of the
-        queue does not sleep towards a grant that would come too late).
+        queue does not sleep towards a grant that would come too late). ``key`` orders requests
+        made at the same instant.
         """
         now = self._clock.monotonic()
-        if not self._queue and self._schedule.try_grant(now):
+        if not self._queue and not self._settle and self._schedule.try_grant(now):
             self._granted += 1
             return now
-        return await self._wait_in_line(now, deadline)
+        return await self._wait_in_line(now, deadline, key)
 
-    async def _wait_in_line(self, arrived: float, deadline: float | None) -> float:
-        waiter = _Waiter()
+    async def _wait_in_line(self, arrived: float, deadline: float | None, key: str) -> float:
+        self._sequence += 1
+        waiter = _Waiter((arrived, key, self._sequence))
         queue = self._queue
-        queue.append(waiter)
+        bisect.insort(queue, waiter)
         self._max_queue = max(self._max_queue, len(queue))
         try:
-            while queue[0] is not waiter:
-                if deadline is None:
-                    await waiter.wake.wait()
-                    continue
-                with anyio.move_on_after(deadline - self._clock.monotonic()):
-                    await waiter.wake.wait()
-                    continue
-                raise self._timeout(self._schedule.next_allowed(self._clock.monotonic()))
-            # Head of the line: sleep until the schedule allows a grant. An upstream's
-            # Retry-After can push that instant later while we sleep, hence the loop.
             while True:
+                if queue[0] is not waiter:
+                    waiter.wake = anyio.Event()
+                    if deadline is None:
+                        await waiter.wake.wait()
+                        continue
+                    with anyio.move_on_after(deadline - self._clock.monotonic()):
+                        await waiter.wake.wait()
+                        continue
+                    raise self._timeout(self._schedule.next_allowed(self._clock.monotonic()))
+                # Head of the line: sleep until the schedule allows a grant. A Retry-After can
+                # push that instant later, and a simultaneous request with a smaller key can
+                # take our place while we sleep, hence the loop.
                 now = self._clock.monotonic()
-                at = self._schedule.next_allowed(now)
+                at = max(self._schedule.next_allowed(now), arrived + self._settle)
                 if at <= now:
                     break
                 if deadline is not None and at > deadline:
@@ -109,7 +123,7 @@ class RateLimiter:
             if was_head and queue:
                 queue[0].wake.set()
             raise
-        queue.popleft()
+        del queue[0]
         if queue:
             queue[0].wake.set()
         self._granted += 1
