@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import anyio
 
+from recobeat.replay.command import add_replay_command
+
 __all__ = ["build_parser", "main"]
 
 
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_serve_command(commands)
+    add_replay_command(commands)
     return parser
 
 

@@ -138,10 +138,10 @@ def _request(
     rng = rng_for(seed, "request", s, i)
     if stream.call == "artist_search":
         return RequestPlan(stream.call, (_artist_name(rng),))
-    ids = pool.draw(f"{s}-request-{i}", stream.ids)
+    ids = pool.draw(f"{s}-request-{0 if stream.repeat else i}", stream.ids)
     if stream.call in ("audio_features", "recommendations"):
         # These take ReccoBeats IDs; unknown tracks get a UUID the service never issued.
-        ids = [_uuid_of(catalog, sid, rng) for sid in ids]
+        ids = [_uuid_of(catalog, sid, rng_for(seed, "uuid", sid)) for sid in ids]
     return RequestPlan(stream.call, tuple(ids))
 
 

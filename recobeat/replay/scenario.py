@@ -140,6 +140,8 @@ class RequestStream(_Spec, tag="requests", tag_field="kind", kw_only=True):
     call: Literal["tracks", "convert_ids", "audio_features", "recommendations", "artist_search"]
     ids: Count = 1
     """IDs per call (seeds for recommendations: at most 5)."""
+    repeat: bool = False
+    """Every call asks for the same IDs (to watch one key across its TTL)."""
     seed_pool: SeedPoolSpec = msgspec.field(default_factory=SeedPoolSpec)
 
     def __post_init__(self) -> None:
@@ -231,8 +233,12 @@ class Scenario(_Spec, kw_only=True):
     workload: list[Stream]
     instances: Instances = msgspec.field(default_factory=Instances)
     expect: Expect = msgspec.field(default_factory=Expect)
+    compare: list[str] = []
+    """Two profiles (``["tuned", "original"]``) to run the workload under and compare."""
 
     def __post_init__(self) -> None:
+        if self.compare and (len(self.compare) != 2 or not set(self.compare) <= set(PROFILES)):
+            raise ValueError(f"compare: two of {sorted(PROFILES)}, not {self.compare}")
         if not self.workload:
             raise ValueError("workload: at least one stream")
         if not self.backends:
