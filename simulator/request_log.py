@@ -17,7 +17,8 @@ class RequestRecord(msgspec.Struct, frozen=True, gc=False):
     (:func:`simulator.api.canonical_query`).
     ``status`` and ``responded`` are ``None`` when no response ever came (timeout, reset).
     ``outcome``: ``ok`` (the endpoint answered, whatever its status), ``rate_limited``,
-    ``blocked`` (penalty box), ``error`` (injected 5xx), ``timeout``, ``reset``, ``malformed``."""
+    ``blocked`` (penalty box), ``error`` (injected 5xx), ``timeout``, ``reset``, ``malformed``.
+    ``retry_after``: the seconds a 429 asked the client to wait."""
 
     seq: int
     arrival: float
@@ -29,6 +30,8 @@ class RequestRecord(msgspec.Struct, frozen=True, gc=False):
     responded: float | None
     outcome: str
     sent: float | None = None
+    retry_after: int | None = None
+    """The ``Retry-After`` (whole seconds) of a 429."""
 
 
 class RequestLog:

@@ -118,17 +118,18 @@ class RecoBeatSimulator:
         if isinstance(verdict, Rejected):
             delay = self.config.rate_limit.rejection_latency_s
             wait = verdict.retry_after
+            retry_after = max(1, math.ceil(wait))
             response = error_response(
                 429,
                 f"Rate limit exceeded; retry after {wait:.3f} s",
                 request.path,
                 (
-                    ("retry-after", str(max(1, math.ceil(wait)))),
+                    ("retry-after", str(retry_after)),
                     ("x-ratelimit-reset-after", f"{wait:.3f}"),
                 ),
             )
             outcome = "blocked" if verdict.blocked else "rate_limited"
-            return self._record(ticket, now, response, delay, Fault.NONE, outcome)
+            return self._record(ticket, now, response, delay, Fault.NONE, outcome, retry_after)
         decision = self.faults.decide(endpoint or request.path, ticket.key, now)
         fault = decision.fault
         response: Response | None = None
@@ -164,6 +165,7 @@ class RecoBeatSimulator:
         delay: float,
         fault: Fault,
         outcome: str,
+        retry_after: int | None = None,
     ) -> Exchange:
         record = RequestRecord(
             seq=len(self.log),
@@ -176,6 +178,7 @@ class RecoBeatSimulator:
             responded=now + delay if response is not None else None,
             outcome=outcome,
             sent=ticket.sent,
+            retry_after=retry_after,
         )
         self.log.append(record)
         return Exchange(response, delay, fault, record)

@@ -43,6 +43,8 @@ def check_all(run: RunResult) -> list[Check]:
         checks.append(_bounded("max concurrency", peak, Bound(max=expect.max_concurrency)))
     if expect.rate_limited is not None:
         checks.append(_bounded("429 responses", rate_limited(run.log), expect.rate_limited))
+    if expect.retry_after_honoured:
+        checks.append(_retry_after(run))
     if expect.retries is not None:
         retries = sum(sum(s.engine.retries.values()) for s in run.stats)
         checks.append(_bounded("retries", retries, expect.retries))
@@ -165,6 +167,33 @@ def _spacing(run: RunResult, minimum: float) -> Check:
     shown = "n/a" if smallest == math.inf else f"{smallest:.3f} s"
     return Check(
         "min spacing between sends", passed, shown, f">= {minimum:g} s", [] if passed else evidence
+    )
+
+
+def _retry_after(run: RunResult) -> Check:
+    problems: list[str] = []
+    told = 0
+    for client, records in sorted(_by_client(run.log, "client").items()):
+        sends = sorted(r.sent for r in records if r.sent is not None)
+        for r in records:
+            if r.outcome == "blocked":
+                problems.append(f"{client}: in the penalty box at {r.arrival:.3f}")
+            if r.retry_after is None or r.responded is None:
+                continue
+            told += 1
+            until = r.responded + r.retry_after
+            early = [t for t in sends if r.responded < t < until - _EPS]
+            if early:
+                problems.append(
+                    f"{client}: told at {r.responded:.3f} to wait {r.retry_after} s, "
+                    f"sent again at {early[0]:.3f}"
+                )
+    return Check(
+        "Retry-After honoured",
+        not problems,
+        f"{len(problems)} violations after {told} 429s",
+        "0 violations",
+        problems[:_EVIDENCE],
     )
 
 

@@ -53,7 +53,8 @@ def add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    # Wide enough for the tables in CI logs, where there is no terminal to measure.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     try:
         scenarios = [load_scenario(path) for path in args.files]
         profiles = _profiles(args.compare)

@@ -198,6 +198,9 @@ class Expect(_Spec, kw_only=True):
     """Peak upstream requests in flight in one instance."""
     rate_limited: Bound | None = None
     """429 answers."""
+    retry_after_honoured: bool = False
+    """After a 429, its client sends nothing until the Retry-After has passed, and is never
+    put in the upstream's penalty box."""
     retries: Bound | None = None
     upstream_calls: Bound | None = None
     upstream_calls_by_endpoint: dict[str, Bound] = {}
