@@ -1,0 +1,68 @@
+"""How long a scenario replay takes in wall time: an hour of playlist traffic from 100 users.
+
+    python bench/bench_replay.py [SCENARIO.toml ...] [--rounds N]
+
+Prints the best and median wall time per backend (default scenario: scenarios/steady-hour.toml),
+with what was replayed (virtual seconds, arrivals, upstream calls), and writes
+bench/results/replay.json. Target: at most 5 s of wall time per backend on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+from recobeat.replay.report import build_report
+from recobeat.replay.runner import catalog_for, run_scenario
+from recobeat.replay.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "files", nargs="*", type=Path, default=[ROOT / "scenarios/steady-hour.toml"]
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    results = []
+    for path in args.files:
+        scenario = load_scenario(path)
+        catalog_for(scenario.upstream.catalog, scenario.upstream.seed)  # built once, not timed
+        for backend in ("asyncio", "trio"):
+            times = []
+            for _ in range(args.rounds):
+                started = time.perf_counter()
+                run = run_scenario(scenario, backend)
+                times.append(time.perf_counter() - started)
+            metrics = build_report(run).metrics
+            row = {
+                "scenario": scenario.name,
+                "backend": backend,
+                "best_s": round(min(times), 3),
+                "median_s": round(statistics.median(times), 3),
+                "virtual_s": metrics.virtual_seconds,
+                "arrivals": metrics.arrivals,
+                "upstream_calls": metrics.upstream_calls,
+                "speedup": round(metrics.virtual_seconds / min(times)),
+            }
+            results.append(row)
+            print(
+                f"{row['scenario']:<28} {backend:<8} best {row['best_s']:6.2f} s  "
+                f"median {row['median_s']:6.2f} s  for {row['virtual_s']:,.0f} s virtual "
+                f"({row['arrivals']} arrivals, {row['upstream_calls']} upstream calls, "
+                f"{row['speedup']:,}x real time)"
+            )
+    out = ROOT / "bench/results/replay.json"
+    out.parent.mkdir(exist_ok=True)
+    machine = {"python": platform.python_version(), "machine": platform.machine()}
+    out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
