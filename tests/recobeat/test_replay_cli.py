@@ -1,0 +1,115 @@
+"""The replay command and scenario files: exit statuses, evidence, validation messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from recobeat.cli import main
+from recobeat.replay.scenario import ScenarioError, load_scenario
+
+TINY = """
+name = "tiny"
+description = "Three raw lookups."
+seed = 4
+duration = 10
+drain = 600
+backends = ["asyncio"]
+
+[[workload]]
+kind = "requests"
+call = "tracks"
+ids = 3
+arrivals = {{ process = "times", at = [0, 0.1, 0.2] }}
+
+[expect]
+{expect}
+"""
+
+
+BASE = TINY.format(expect="")
+
+
+def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_passing_scenario_exits_0_and_writes_json(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, TINY.format(expect="upstream_calls = { max = 3 }\nttl = true"))
+    out = tmp_path / "report.json"
+    assert main(["replay", str(path), "--json", str(out)]) == 0
+    data = msgspec.json.decode(out.read_bytes())
+    assert [r["scenario"] for r in data["reports"]] == ["tiny"]
+    assert data["reports"][0]["metrics"]["upstream_calls"] == 3
+    assert "1 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_failed_expectation_exits_1_with_its_evidence(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    expect = "max_in_window = [{ limit = 2, window = 60, at = 'sent' }]\nmin_spacing = 1.0"
+    path = write(tmp_path, TINY.format(expect=expect))
+    out = tmp_path / "report.json"
+    assert main(["replay", str(path), "--json", str(out)]) == 1
+    report = msgspec.json.decode(out.read_bytes())["reports"][0]
+    window, spacing = report["checks"][1:]
+    assert (window["passed"], window["measured"]) == (False, "3")
+    assert "3 requests in [" in window["evidence"][0]
+    assert len(window["evidence"]) == 4  # the window, then the requests in it
+    assert (spacing["passed"], spacing["measured"]) == (False, "0.750 s")
+    printed = capsys.readouterr().out
+    assert "FAIL" in printed and "FAILED tiny on asyncio" in printed
+
+
+def test_invalid_file_exits_2_naming_file_and_field(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, TINY.format(expect="min_spacing = -1"))
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "$.expect.min_spacing" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('name = "x"\ndescription = \n', "line 2"),
+        (
+            BASE.replace('call = "tracks"', 'call = "albums"'),
+            "$.workload[0].call",
+        ),
+        (BASE.replace("ids = 3", "ids = 3\nsize = 5"), "unknown field `size`"),
+        (
+            BASE + "[engine]\nrate = { min_interval = -1 }\n",
+            "$.engine.rate.min_interval",
+        ),
+        (BASE + "[engine]\nprofile = 'fast'\n", "engine.profile"),
+        (
+            BASE + "[engine]\nbatching = { seed_chunk_size = 9 }\n",
+            "seed_chunk_size",
+        ),
+        (BASE.replace("duration = 10", "duration = 0"), "$.duration"),
+    ],
+)
+def test_malformed_scenarios_say_where_and_why(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(path) in str(info.value)
+    assert where in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(tmp_path / "nope.toml")
+
+
+def test_compare_prints_both_profiles(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, BASE)
+    out = tmp_path / "r.json"
+    assert main(["replay", str(path), "--compare", "tuned,original", "--json", str(out)]) == 0
+    comparison = msgspec.json.decode(out.read_bytes())["comparisons"][0]
+    assert (comparison["baseline"], comparison["candidate"]) == ("original", "tuned")
+    assert comparison["figures"][0]["name"] == "upstream calls"
+    assert "the note claims" in capsys.readouterr().out
+    assert main(["replay", str(path), "--compare", "tuned"]) == 2
