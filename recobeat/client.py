@@ -217,30 +217,42 @@ class RecoBeatClient:
         return {i: None if known[i] is MISSING else known[i] for i in wanted}
 
     async def _lookup_tracks(self, ids: list[str], concurrency: int) -> dict[str, Track]:
-        found: dict[str, Any] = await self.engine.cache.lookup_many("tracks", ids)
-        rest = [i for i in ids if i not in found]
-        if rest:
-            found.update(await self._track_lookups.get_many(rest, concurrency=concurrency))
-        return {i: found[i] for i in ids if i in found and found[i] is not MISSING}
+        return await self._cached_by_id("tracks", ids, self._track_lookups, concurrency)
 
     async def _fetch_tracks(self, ids: list[str]) -> dict[str, Track]:
         """One ``GET /v1/track`` for a chunk; caches per ID and fills the ID registry."""
-        params = {"ids": ids}
-        page = await self.engine.deduplicated(
-            f"tracks:{','.join(sorted(ids))}",
-            lambda: self._get("tracks", "/v1/track", params, Content[Track]),
-        )
-        by_id: dict[str, Track] = {}
-        for track in () if isinstance(page, Missing) else page.content:
-            by_id[track.id] = track
-            by_id[track.spotify_id] = track
-        found = {i: by_id[i] for i in ids if i in by_id}
+        found = await self._fetch_chunk("tracks", "/v1/track", ids, Track)
         cache = self.engine.cache
         await cache.store_many("tracks", found)
         await cache.store_many(
             "ids", {i: found[i].id if i in found else MISSING for i in ids if is_spotify_id(i)}
         )
         return found
+
+    async def _cached_by_id(
+        self, namespace: str, ids: list[str], lookups: BatchFlight[str, Any], concurrency: int
+    ) -> dict[str, Any]:
+        """Per-ID cache entries first; the rest through ``lookups`` (batched, deduplicated)."""
+        found: dict[str, Any] = await self.engine.cache.lookup_many(namespace, ids)
+        rest = [i for i in ids if i not in found]
+        if rest:
+            found.update(await lookups.get_many(rest, concurrency=concurrency))
+        return {i: found[i] for i in ids if i in found and found[i] is not MISSING}
+
+    async def _fetch_chunk(
+        self, endpoint: str, path: str, ids: list[str], item: type[Track] | type[Artist]
+    ) -> dict[str, Any]:
+        """One deduplicated request for a chunk of IDs; answers keyed by the requested ID,
+        whether it was a ReccoBeats or a Spotify ID."""
+        page = await self.engine.deduplicated(
+            f"{endpoint}:{','.join(sorted(ids))}",
+            lambda: self._get(endpoint, path, {"ids": ids}, Content[item]),  # type: ignore[valid-type]
+        )
+        by_id: dict[str, Any] = {}
+        for entity in () if isinstance(page, Missing) else page.content:
+            by_id[entity.id] = entity
+            by_id[entity.spotify_id] = entity
+        return {i: by_id[i] for i in ids if i in by_id}
 
     # -- audio features -----------------------------------------------------------------------
 
@@ -270,23 +282,11 @@ class RecoBeatClient:
     async def artists(self, ids: Iterable[str]) -> dict[str, Artist]:
         """Artists by ReccoBeats or Spotify ID (cached 1 h per ID); unknown IDs absent."""
         wanted = check_ids(ids, what="artist id")
-        found: dict[str, Any] = await self.engine.cache.lookup_many("artists", wanted)
-        rest = [i for i in wanted if i not in found]
-        if rest:
-            found.update(await self._artist_lookups.get_many(rest))
-        return {i: found[i] for i in wanted if i in found and found[i] is not MISSING}
+        concurrency = self.config.batching.track_lookup_concurrency
+        return await self._cached_by_id("artists", wanted, self._artist_lookups, concurrency)
 
     async def _fetch_artists(self, ids: list[str]) -> dict[str, Artist]:
-        params = {"ids": ids}
-        page = await self.engine.deduplicated(
-            f"artists:{','.join(sorted(ids))}",
-            lambda: self._get("artists", "/v1/artist", params, Content[Artist]),
-        )
-        by_id: dict[str, Artist] = {}
-        for artist in () if isinstance(page, Missing) else page.content:
-            by_id[artist.id] = artist
-            by_id[artist.href.rstrip("/").rsplit("/", 1)[-1]] = artist
-        found = {i: by_id[i] for i in ids if i in by_id}
+        found = await self._fetch_chunk("artists", "/v1/artist", ids, Artist)
         await self.engine.cache.store_many("artists", found)
         return found
 

@@ -10,11 +10,16 @@ from typing import Annotated, Generic, TypeVar
 
 import msgspec
 
-__all__ = ["Artist", "AudioFeatures", "Content", "Page", "Track"]
+__all__ = ["Artist", "AudioFeatures", "Content", "Page", "Track", "spotify_id_of"]
 
 T = TypeVar("T")
 
 Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+def spotify_id_of(href: str) -> str:
+    """The Spotify ID at the end of a Spotify URL (``https://open.spotify.com/track/<id>``)."""
+    return href.rstrip("/").rsplit("/", 1)[-1]
 
 
 class Artist(msgspec.Struct, frozen=True, rename="camel"):
@@ -22,6 +27,10 @@ class Artist(msgspec.Struct, frozen=True, rename="camel"):
     name: str
     href: str
     """The artist's Spotify URL."""
+
+    @property
+    def spotify_id(self) -> str:
+        return spotify_id_of(self.href)
 
 
 class Track(msgspec.Struct, frozen=True, rename="camel"):
@@ -40,7 +49,7 @@ class Track(msgspec.Struct, frozen=True, rename="camel"):
 
     @property
     def spotify_id(self) -> str:
-        return self.href.rstrip("/").rsplit("/", 1)[-1]
+        return spotify_id_of(self.href)
 
 
 class AudioFeatures(msgspec.Struct, frozen=True, rename="camel"):
