@@ -30,6 +30,7 @@ from engine.limits import (
     UpstreamGate,
 )
 from engine.retry import RateLimited, Retryable, RetryConfig, RetryPolicy, retrying
+from engine.shared.rate_limiting import RateLimiting
 from engine.singleflight import SingleFlight, SingleFlightStats
 
 __all__ = ["Engine", "EngineConfig", "EngineStats", "UpstreamTimeout"]
@@ -74,7 +75,9 @@ class Engine:
     Use it as an async context manager; no task outlives the ``async with`` block. ``seed``
     fixes retry jitter (pass one in replays; by default it is random per process). Several
     engines share one budget by sharing ``rate_limiter``, and one cache by sharing ``store``;
-    ``observer`` sees the cache's hits, stores and evictions.
+    ``observer`` sees the cache's hits, stores and evictions. Across processes, pass the
+    :mod:`engine.shared` pieces: a ``RedisRateLimiter``, a ``TieredStore`` and, as ``flights``,
+    a ``DistributedFlight`` (so that one instance fetches a key the others missed too).
     """
 
     def __init__(
@@ -84,21 +87,22 @@ class Engine:
         clock: Clock | None = None,
         store: Store | None = None,
         seed: int | None = None,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: RateLimiting | None = None,
         observer: CacheObserver | None = None,
+        flights: SingleFlight | None = None,
     ) -> None:
         self.config = config if config is not None else EngineConfig()
         self.clock = clock if clock is not None else SystemClock()
         self._store = store
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(8), "big")
         self.retry = RetryPolicy(self.config.retry)
-        self.rate = (
+        self.rate: RateLimiting = (
             rate_limiter
             if rate_limiter is not None
             else RateLimiter(self.config.rate, clock=self.clock)
         )
         self._observer = observer
-        self.flights = SingleFlight()
+        self.flights = flights if flights is not None else SingleFlight()
         self._gate: UpstreamGate | None = None
         self._cache: Cache | None = None
         self._attempts = 0

@@ -1,0 +1,106 @@
+"""The shared backend on a real Redis, through coredis (anyio: asyncio and trio).
+
+Guarantees of :class:`CoredisBackend`:
+
+- One round trip per call: ``MGET``, ``SET ... PX``, ``SET ... NX PX``, ``DEL``, and
+  ``EVALSHA`` for the compare-and-delete and the limiter scripts (coredis reloads a script the
+  server forgot, on ``NOSCRIPT``).
+- Each call is bounded by ``command_timeout`` (``anyio.fail_after``, retries included), and
+  raises on failure (``TimeoutError``, coredis's ``ConnectionError``...): callers degrade.
+- The pool lives for the ``async with`` block (coredis 6 runs its pool in a task group).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import coredis
+from coredis.exceptions import ConnectionError as RedisConnectionError
+from coredis.retry import ConstantRetryPolicy
+from coredis.tokens import PureToken
+
+from engine.redis.config import RedisConfig
+from engine.redis.script import RATE_SCRIPT
+from engine.shared.backend import RateDecision
+
+__all__ = ["CoredisBackend"]
+
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class CoredisBackend:
+    """A :class:`~engine.shared.backend.SharedBackend` on Redis; use it in ``async with``."""
+
+    def __init__(self, config: RedisConfig | None = None) -> None:
+        self.config = config if config is not None else RedisConfig()
+        self.client: coredis.Redis[bytes] = coredis.Redis.from_url(
+            self.config.resolved_url(),
+            max_connections=self.config.max_connections,
+            socket_keepalive=self.config.keepalive,
+            max_idle_time=self.config.max_idle_time,
+            connect_timeout=self.config.connect_timeout,
+            stream_timeout=self.config.command_timeout,
+            retry_policy=ConstantRetryPolicy(
+                (RedisConnectionError, TimeoutError), retries=self.config.retries, delay=0.01
+            ),
+        )
+        self._timeout = self.config.command_timeout
+        self._rate = self.client.register_script(RATE_SCRIPT)
+        self._delete_if_equal = self.client.register_script(_DELETE_IF_EQUAL)
+
+    async def __aenter__(self) -> Self:
+        await self.client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.client.__aexit__(exc_type, exc, tb)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        with anyio.fail_after(self._timeout):
+            return list(await self.client.mget(keys))
+
+    async def set(self, key: str, value: bytes, *, ttl_ms: int) -> None:
+        with anyio.fail_after(self._timeout):
+            await self.client.set(key, value, px=ttl_ms)
+
+    async def set_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
+        with anyio.fail_after(self._timeout):
+            return bool(await self.client.set(key, value, condition=PureToken.NX, px=ttl_ms))
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        with anyio.fail_after(self._timeout):
+            await self.client.delete(keys)
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        with anyio.fail_after(self._timeout):
+            return bool(await self._delete_if_equal(keys=[key], args=[value]))
+
+    async def rate_decide(
+        self,
+        key: str,
+        *,
+        now_ms: int | None,
+        min_interval_ms: int,
+        pause_ms: int,
+        rules: Sequence[tuple[int, int]],
+    ) -> RateDecision:
+        args: list[Any] = ["" if now_ms is None else now_ms, min_interval_ms, pause_ms]
+        for limit, window_ms in rules:
+            args += [limit, window_ms]
+        with anyio.fail_after(self._timeout):
+            granted, wait_ms, now = await self._rate(keys=[key], args=args)
+        return RateDecision(granted=bool(granted), wait_ms=int(wait_ms), now_ms=int(now))
+
+    def __repr__(self) -> str:
+        return f"CoredisBackend({self.client.connection_pool.location})"

@@ -1,0 +1,71 @@
+"""What the shared tier must offer: a few Redis operations and the limiter's script.
+
+Two implementations keep the same semantics: :class:`engine.redis.CoredisBackend` (a real
+Redis through coredis) and :class:`engine.shared.InProcessRedis` (a twin for virtual time and
+tests). Values are opaque bytes here; key TTLs are garbage-collection bounds only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+__all__ = ["RateDecision", "SharedBackend", "SharedTierUnavailable"]
+
+
+class SharedTierUnavailable(ConnectionError):
+    """The shared tier cannot be reached (the in-process twin raises it when switched off)."""
+
+
+class RateDecision(msgspec.Struct, frozen=True):
+    """What the limiter's script answered for one grant attempt (integer milliseconds)."""
+
+    granted: bool
+    wait_ms: int
+    """0 when granted; else milliseconds until the next grant could be made."""
+    now_ms: int
+    """The instant the decision was made at, in epoch milliseconds on the script's clock."""
+
+
+@runtime_checkable
+class SharedBackend(Protocol):
+    """One round trip per call. Any method may raise (a connection error, a timeout)."""
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of ``keys``, in order (``None`` where absent): one ``MGET``."""
+        ...
+
+    async def set(self, key: str, value: bytes, *, ttl_ms: int) -> None:
+        """``SET key value PX ttl_ms``."""
+        ...
+
+    async def set_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
+        """``SET key value NX PX ttl_ms``; whether it was set."""
+        ...
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """``DEL keys``."""
+        ...
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        """Delete ``key`` only if it holds ``value`` (atomically); whether it did."""
+        ...
+
+    async def rate_decide(
+        self,
+        key: str,
+        *,
+        now_ms: int | None,
+        min_interval_ms: int,
+        pause_ms: int,
+        rules: Sequence[tuple[int, int]],
+    ) -> RateDecision:
+        """Grant now if every rule allows it, atomically (see :mod:`engine.shared.rate_decision`).
+
+        ``now_ms`` is the client's epoch milliseconds, or ``None`` for the server's clock;
+        ``rules`` are ``(limit, window_ms)`` pairs; ``pause_ms > 0`` first forbids grants until
+        ``now + pause_ms``.
+        """
+        ...

@@ -1,0 +1,35 @@
+"""Settings of the shared tier (store, limiter, flight), whichever backend holds it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from engine.config import Config, NonNegative, Positive
+
+__all__ = ["SharedTierConfig"]
+
+
+class SharedTierConfig(Config):
+    """How the engine uses a shared (Redis or in-process) tier. Defaults suit production."""
+
+    prefix: str = "recobeat"
+    """First part of every key: ``<prefix>:v1:<namespace>:<key>``, ``<prefix>:rate:<name>``."""
+    gc_margin: NonNegative = 3600.0
+    """Seconds a cache key outlives its ``expires_at`` (the key TTL only bounds collection)."""
+    retry_after: Positive = 5.0
+    """Seconds the tier is left alone after a failure before it is tried again."""
+    warn_interval: Positive = 60.0
+    """At most one warning per this many seconds about a failing tier."""
+    time_source: Literal["server", "client"] = "server"
+    """Where the limiter's script reads the time: ``server`` (Redis ``TIME``: immune to client
+    clock skew; production) or ``client`` (the engine clock's ``wall()``, passed in: replays
+    and tests that control time)."""
+    fallback_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    """Share of the budget an instance uses on its own while the tier is down (budget /
+    instances is exact; the default suits two instances)."""
+    lock_ttl: Positive = 10.0
+    """Seconds a cross-instance fetch lock lives: the longest a dead holder delays others."""
+    poll_interval: Positive = 0.05
+    """Seconds between two looks at the store while another instance fetches."""

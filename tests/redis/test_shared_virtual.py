@@ -1,0 +1,67 @@
+"""The in-process twin in virtual time: what a replay of several instances relies on."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import anyio
+import pytest
+
+from engine import Engine, EngineConfig, MemoryStore, VirtualClock
+from engine.shared import (
+    DistributedFlight,
+    InProcessRedis,
+    RedisRateLimiter,
+    RedisStore,
+    SharedTierConfig,
+    TieredStore,
+)
+from engine.virtual import BACKENDS, backend_options
+
+pytestmark = pytest.mark.anyio
+
+SETTINGS = SharedTierConfig(time_source="client")
+
+
+@pytest.fixture(params=BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """Virtual time again (this directory's conftest switches to real time)."""
+    return request.param, backend_options(request.param, seed=0)
+
+
+async def test_three_instances_share_the_budget_and_the_fetches_in_virtual_time() -> None:
+    clock = VirtualClock()
+    shared = InProcessRedis(clock=clock)
+    grants: list[float] = []
+    calls: list[str] = []
+
+    async def fetch(key: str) -> str:
+        calls.append(key)
+        await anyio.sleep(0.2)
+        return key.upper()
+
+    async def instance(results: list[str]) -> None:
+        config = EngineConfig()
+        store = TieredStore(
+            MemoryStore(clock=clock), RedisStore(shared, clock=clock), clock=clock, config=SETTINGS
+        )
+        limiter = RedisRateLimiter(
+            shared, config.rate, clock=clock, settings=SETTINGS, on_grant=grants.append
+        )
+        flights = DistributedFlight(shared, store, clock=clock, settings=SETTINGS)
+        async with Engine(
+            config, clock=clock, store=store, rate_limiter=limiter, flights=flights
+        ) as engine:
+            for key in [f"k{i}" for i in range(6)]:
+                results.append(await engine.cached("ids", key, lambda key=key: fetch(key)))
+
+    per_instance: list[list[str]] = [[], [], []]
+    with anyio.fail_after(3600):
+        async with anyio.create_task_group() as tg:
+            for results in per_instance:
+                tg.start_soon(instance, results)
+    assert per_instance == [[f"K{i}" for i in range(6)]] * 3
+    assert sorted(calls) == [f"k{i}" for i in range(6)]  # one upstream call per key
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(grants)]
+    assert len(grants) == 6 and min(gaps) >= 0.75
