@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from engine.batching import chunked, map_bounded
 from engine.clock import Clock
-from engine.limits import RateLimitConfig, RateLimiter
+from engine.limits.rate import turnstile
 from engine.singleflight import SingleFlight
 
 __all__ = ["BatchFlight"]
@@ -69,11 +69,7 @@ class BatchFlight(Generic[K, V]):
         # Callers at one instant form their chunks one at a time in the order of their keys
         # once ``settle`` has passed (replays), not in the event loop's order: the same chunks
         # on every backend. With settle 0 the turn is granted at once, without a checkpoint.
-        self._turns = (
-            RateLimiter(RateLimitConfig(rules=(), min_interval=0, settle=settle), clock=clock)
-            if settle and clock is not None
-            else None
-        )
+        self._turns = turnstile(settle, clock)
         self.joined = 0
         """Keys a caller did not send because an in-flight chunk already held them."""
 

@@ -11,7 +11,7 @@ from engine.clock import Clock
 from engine.limits.config import RateLimitConfig
 from engine.limits.schedule import RateSchedule
 
-__all__ = ["RateLimitTimeout", "RateLimiter", "RateLimiterStats"]
+__all__ = ["RateLimitTimeout", "RateLimiter", "RateLimiterStats", "turnstile"]
 
 
 class RateLimitTimeout(TimeoutError):
@@ -151,3 +151,12 @@ class RateLimiter:
             max_queue=self._max_queue,
             queue=len(self._queue),
         )
+
+
+def turnstile(settle: float, clock: Clock | None) -> RateLimiter | None:
+    """A limiter without rules that only orders callers: those arriving at one instant pass one
+    at a time in the order of their keys once ``settle`` has passed. ``None`` when ``settle`` is
+    0 (production: nothing to order, nothing to wait for)."""
+    if not settle or clock is None:
+        return None
+    return RateLimiter(RateLimitConfig(rules=(), min_interval=0, settle=settle), clock=clock)

@@ -47,11 +47,13 @@ end
 local granted = 0
 if at <= now then
   granted = 1
-  state.last = now
+  -- now is the time floored to the millisecond; the grant is recorded 1 ms later so that the
+  -- rules hold exactly for the real instants, whatever fraction of a millisecond was dropped.
+  state.last = now + 1
   for i = 1, nrules do
     local limit = tonumber(ARGV[2 + 2 * i])
     local log = logs[i]
-    log[#log + 1] = now
+    log[#log + 1] = now + 1
     while #log > limit do table.remove(log, 1) end
   end
 end

@@ -14,6 +14,7 @@ replay share an :class:`InProcessRedis` instead. It keeps the semantics that mat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from engine.clock import Clock
@@ -87,7 +88,7 @@ class InProcessRedis:
             state = self._rates[key] = RateState()
         return decide(
             state,
-            now_ms=round(self._clock.wall() * 1000) if now_ms is None else now_ms,
+            now_ms=math.floor(self._clock.wall() * 1000) if now_ms is None else now_ms,
             min_interval_ms=min_interval_ms,
             pause_ms=pause_ms,
             rules=rules,

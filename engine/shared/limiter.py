@@ -32,7 +32,7 @@ import anyio
 
 from engine.clock import Clock
 from engine.limits.config import RateLimitConfig, WindowRule
-from engine.limits.rate import RateLimiter, RateLimiterStats, RateLimitTimeout
+from engine.limits.rate import RateLimiter, RateLimiterStats, RateLimitTimeout, turnstile
 from engine.shared.backend import RateDecision, SharedBackend
 from engine.shared.config import SharedTierConfig
 from engine.shared.latency import Latency, LatencyStats
@@ -94,7 +94,10 @@ class RedisRateLimiter:
         self._fallback = RateLimiter(
             fallback_config(self.config, self.settings.fallback_share), clock=clock
         )
-        self._line = anyio.Lock()
+        self._line = anyio.Lock()  # FIFO
+        # With ``settle`` (replays), callers at one instant enter the line in key order, not in
+        # the event loop's order, as with the local RateLimiter.
+        self._turns = turnstile(config.settle, clock)
         self._pause_until: float | None = None  # monotonic; sent with the next script call
         self._down_until: float | None = None
         self._last_warning: float | None = None
@@ -119,6 +122,8 @@ class RedisRateLimiter:
         self._max_queue = max(self._max_queue, self._waiting)
         try:
             with anyio.fail_after(None if deadline is None else max(0.0, deadline - arrived)):
+                if self._turns is not None:
+                    await self._turns.acquire(key=key)
                 await self._line.acquire()
         except TimeoutError:
             self._timeouts += 1
@@ -170,7 +175,7 @@ class RedisRateLimiter:
                 self.key,
                 now_ms=None
                 if self.settings.time_source == "server"
-                else round(self._clock.wall() * 1000),
+                else math.floor(self._clock.wall() * 1000),
                 min_interval_ms=self._min_interval_ms,
                 pause_ms=pause_ms,
                 rules=self._rules,

@@ -8,8 +8,12 @@ milliseconds, and one test suite runs against both:
   for each rule ``(limit, window)``, ``now >= (the limit-th most recent grant) + window``
   (exactly :class:`engine.limits.RateSchedule`'s rule, so no half-open window holds more than
   ``limit`` grants);
-- if allowed, ``now`` is recorded as the last grant and in every rule's log (trimmed to
+- if allowed, ``now + 1`` is recorded as the last grant and in every rule's log (trimmed to
   ``limit`` entries); else the answer is the wait until the earliest allowed instant.
+
+``now`` is the time floored to the millisecond; recording the grant one millisecond later keeps
+the rules exact for the real instants (a grant at real ``t1`` and the next at ``t2`` satisfy
+``t2 >= floor(t2) >= floor(t1) + 1 + interval > t1 + interval``), at the cost of a millisecond.
 """
 
 from __future__ import annotations
@@ -56,8 +60,8 @@ def decide(
             at = max(at, log[len(log) - limit] + window_ms)
     if at > now_ms:
         return RateDecision(granted=False, wait_ms=at - now_ms, now_ms=now_ms)
-    state.last = now_ms
+    state.last = now_ms + 1
     for (limit, _), log in zip(rules, state.logs, strict=False):
-        log.append(now_ms)
+        log.append(now_ms + 1)
         del log[: max(0, len(log) - limit)]
     return RateDecision(granted=True, wait_ms=0, now_ms=now_ms)

@@ -15,9 +15,18 @@ from typing import Any
 import anyio
 import msgspec
 
-from engine import Engine, MemoryStore, RateLimiter, VirtualClock
+from engine import Engine, MemoryStore, SingleFlight, Store, VirtualClock
 from engine.cache.events import CacheEvent
+from engine.shared import (
+    DistributedFlight,
+    InProcessRedis,
+    RedisRateLimiter,
+    RedisStore,
+    SharedTierConfig,
+    TieredStore,
+)
 from engine.virtual import Backend, run_virtual
+from recobeat.cache_types import recobeat_types
 from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig, HttpConfig
 from recobeat.replay.plans import Arrival, RequestPlan, plan_arrivals
@@ -93,23 +102,39 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
     arrivals = plan_arrivals(scenario, catalog)
     instances = scenario.instances
     engine_config = config.engine
-    stores: list[tuple[MemoryStore, list[CacheEvent]]] = []
+    event_logs: list[list[CacheEvent]] = []
 
-    def new_store() -> tuple[MemoryStore, list[CacheEvent]]:
-        events: list[CacheEvent] = []
-        store = MemoryStore(engine_config.cache.capacity, clock=clock, observer=events.append)
-        stores.append((store, events))
-        return store, events
+    def new_instance_store() -> tuple[Store, list[CacheEvent], SingleFlight | None]:
+        """An instance's own LRU, or, when instances share a store, its LRU in front of the
+        shared tier, with cross-instance deduplication. Cache events are audited per store: the
+        shared tier's are one log (an LRU eviction in front of it loses nothing)."""
+        capacity = engine_config.cache.capacity
+        if not instances.shared_store:
+            events: list[CacheEvent] = []
+            event_logs.append(events)
+            return MemoryStore(capacity, clock=clock, observer=events.append), events, None
+        if not event_logs:
+            event_logs.append(shared_events)
+        shared = RedisStore(twin, clock=clock, registry=recobeat_types(), config=tier)
+        store = TieredStore(MemoryStore(capacity, clock=clock), shared, clock=clock, config=tier)
+        return store, shared_events, DistributedFlight(twin, store, clock=clock, settings=tier)
 
-    shared = new_store() if instances.shared_store else None
-    budget = RateLimiter(engine_config.rate, clock=clock) if instances.shared_budget else None
+    # Shared state lives in the in-process twin of Redis: the same semantics, no real I/O.
+    twin = InProcessRedis(clock=clock)
+    tier = SharedTierConfig(time_source="client")
+    shared_events: list[CacheEvent] = []
+    budget = (
+        RedisRateLimiter(twin, engine_config.rate, clock=clock, settings=tier)
+        if instances.shared_budget
+        else None
+    )
     outcomes: dict[str, Outcome] = {}
     timed_out = False
     clients: list[RecoBeatClient] = []
     with anyio.move_on_after(scenario.horizon) as guard:
         async with AsyncExitStack() as stack:
             for k in range(instances.count):
-                store, events = shared if shared is not None else new_store()
+                store, events, flights = new_instance_store()
                 engine = await stack.enter_async_context(
                     Engine(
                         engine_config,
@@ -118,6 +143,7 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
                         seed=scenario.seed * 1_000 + k,
                         rate_limiter=budget,
                         observer=events.append,
+                        flights=flights,
                     )
                 )
                 name = "backend" if instances.same_client else f"instance-{k}"
@@ -150,7 +176,7 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
         outcomes=[outcomes[a.id] for a in arrivals if a.id in outcomes],
         log=sim.log.records(),
         stats=stats,
-        cache_events=[events for _, events in stores],
+        cache_events=event_logs,
         finished_at=clock.monotonic(),
         timed_out=timed_out,
     )
