@@ -7,13 +7,17 @@ per-seed audio features, recommendations in chunks of 5 seeds, candidate audio f
 artist lookup and sometimes an artist search. Requests are issued by 50 concurrent workers, with
 the default latency model and limits lifted (each worker is its own client and the burst rule
 would otherwise dominate). Two paths: ``httpx`` through :class:`SimulatorTransport`, and
-``direct`` calls to ``RecoBeatSimulator.exchange``; and, for reference, the same URLs through
-httpx to a constant ``MockTransport`` response (httpx's own cost).
+``direct`` calls to ``RecoBeatSimulator.exchange``; and, for reference, two floors on the same
+URLs: httpx to a constant ``MockTransport`` response (httpx alone, no event-loop switches), and
+httpx to a constant response after the same two virtual sleeps per request as the simulator's
+(httpx plus the event loop: what no transport can go below).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import time
 from urllib.parse import urlencode
 
@@ -95,6 +99,45 @@ async def bare_httpx(sim: RecoBeatSimulator, requests: list[tuple[str, str]]) ->
             tg.start_soon(worker, w)
 
 
+@functools.cache
+def delays(total: int) -> list[tuple[float, float]]:
+    """Per request, a network and a service delay from the default latency models."""
+    config = SimulatorConfig()
+    network, service = config.network, config.service.latency
+    out = []
+    for i in range(total):
+        u = hashlib.blake2b(i.to_bytes(8, "big"), digest_size=16).digest()
+        ua, ub = (int.from_bytes(u[k : k + 8], "big") / 2.0**64 for k in (0, 8))
+        out.append((network.sample(ua, 1.0), service.sample(ub, 1.0)))
+    return out
+
+
+async def sleeping_httpx(sim: RecoBeatSimulator, requests: list[tuple[str, str]]) -> None:
+    """The floor with the event loop: httpx to a constant response after two virtual sleeps
+    per request, drawn like the simulator's."""
+    waits = delays(len(requests))  # computed by main() before the timing
+
+    class Constant(httpx.AsyncBaseTransport):
+        def __init__(self, w: int) -> None:
+            self.waits = iter(waits[w::WORKERS])
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            network, service = next(self.waits)
+            await anyio.sleep(network)
+            sim.log.append(None)  # type: ignore[arg-type]  # only counted
+            await anyio.sleep(service)
+            return httpx.Response(200, content=b'{"content":[]}')
+
+    async def worker(w: int) -> None:
+        async with httpx.AsyncClient(transport=Constant(w), base_url="http://sim") as http:
+            for path, query in requests[w::WORKERS]:
+                await http.get(f"{path}?{query}" if query else path)
+
+    async with anyio.create_task_group() as tg:
+        for w in range(WORKERS):
+            tg.start_soon(worker, w)
+
+
 async def direct(sim: RecoBeatSimulator, requests: list[tuple[str, str]]) -> None:
     async def worker(w: int) -> None:
         for path, query in requests[w::WORKERS]:
@@ -109,19 +152,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("floors", "httpx", "direct"), default=None)
     args = parser.parse_args()
     started = time.perf_counter()
     catalog = Catalog(seed=0)
     print(f"catalog (default config) built in {time.perf_counter() - started:.2f} s")
     requests = workload(catalog, args.requests)
+    delays(len(requests))
     print("| path | backend | requests | best wall s | requests / wall s | virtual s |")
     print("| --- | --- | --- | --- | --- | --- |")
     paths = (
-        ("bare httpx, no simulator", bare_httpx),
-        ("httpx transport", via_httpx),
-        ("direct", direct),
+        ("floors", "bare httpx, constant response, no sleeps", bare_httpx),
+        ("floors", "httpx, constant response after two sleeps", sleeping_httpx),
+        ("httpx", "httpx transport", via_httpx),
+        ("direct", "direct", direct),
     )
-    for name, fn in paths:
+    for group, name, fn in paths:
+        if args.only not in (None, group):
+            continue
         for backend in BACKENDS:
             best, virtual = float("inf"), 0.0
             for _ in range(args.repeat):

@@ -4,13 +4,17 @@ Build a :class:`RecoBeatSimulator` from a :class:`SimulatorConfig` and an ``engi
 then reach it in-process through :class:`SimulatorTransport` (an httpx transport) or over real
 HTTP with :func:`serve_http` (``recobeat serve``). Every request lands in ``simulator.log``.
 Workloads draw seed tracks from :class:`SeedPool`.
+
+The response shapes (:class:`Artist`, :class:`Track`, :class:`AudioFeatures`, and the
+:class:`Content` and :class:`Page` envelopes) are the client's own :mod:`recobeat.models`,
+re-exported here, so the simulator encodes exactly what the client decodes.
 """
 
+from recobeat.models import Artist, AudioFeatures, Content, Page, Track
 from simulator.api import ENDPOINTS, RecoBeatApi
 from simulator.asgi import SimulatorApp
 from simulator.catalog import FEATURE_NAMES, Catalog, CatalogConfig
 from simulator.config import SimulatorConfig, load_config
-from simulator.entities import Artist, AudioFeatures, Track
 from simulator.faults import EndpointProfile, Fault, FaultPlan, FaultRates, FaultWindow
 from simulator.latency import LatencyModel
 from simulator.messages import Request, Response
@@ -36,6 +40,7 @@ __all__ = [
     "AudioFeatures",
     "Catalog",
     "CatalogConfig",
+    "Content",
     "EndpointProfile",
     "Exchange",
     "Fault",
@@ -43,6 +48,7 @@ __all__ = [
     "FaultRates",
     "FaultWindow",
     "LatencyModel",
+    "Page",
     "PenaltyBox",
     "RateLimitConfig",
     "RateLimitRule",

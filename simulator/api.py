@@ -11,12 +11,15 @@ scalar parameter takes its first value.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
+from recobeat.models import Content, Page
 from simulator.catalog import Catalog
 from simulator.ids import is_spotify_id, is_uuid
 from simulator.messages import Request, Response, error_response, json_response
@@ -29,6 +32,7 @@ __all__ = [
     "Route",
     "canonical_query",
     "match_route",
+    "parse_canonical",
     "parse_query",
 ]
 
@@ -51,7 +55,7 @@ ENDPOINTS = (
     ARTISTS,
     ARTIST_TRACKS,
 )
-_EXACT = {t: t for t in (RECOMMENDATION, TRACKS, AUDIO_FEATURES, ARTIST_SEARCH, ARTISTS)}
+_EXACT_TEMPLATES = (RECOMMENDATION, TRACKS, AUDIO_FEATURES, ARTIST_SEARCH, ARTISTS)
 _LIST_PARAMS = frozenset({"ids", "seeds", "negativeSeeds"})
 _SET_PARAMS = frozenset({"seeds", "negativeSeeds"})
 _MAX_IDS = 40
@@ -74,14 +78,20 @@ class Route(msgspec.Struct, frozen=True):
     path_id: str | None = None
 
 
+_EXACT = {t: Route(t) for t in _EXACT_TEMPLATES}
+#: Memoised responses: at most this many, and at most this many body bytes in all.
+_MEMO_ENTRIES = 8192
+_MEMO_BYTES = 16 << 20
+
+
 class _BadRequest(Exception):
     pass
 
 
 def match_route(path: str) -> Route | None:
-    template = _EXACT.get(path)
-    if template is not None:
-        return Route(template)
+    route = _EXACT.get(path)
+    if route is not None:
+        return route
     parts = path.split("/")
     if len(parts) == 5 and parts[1] == "v1" and parts[3]:
         if parts[2] == "track" and parts[4] == "audio-features":
@@ -102,6 +112,14 @@ def parse_query(query: str) -> Params:
     return params
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def parse_canonical(query: str) -> tuple[Params, str]:
+    """``parse_query(query)`` and its :func:`canonical_query`, memoised per query string. The
+    parameters are shared between calls: read them, never change them."""
+    params = parse_query(query)
+    return params, canonical_query(params)
+
+
 def canonical_query(params: Params) -> str:
     """A stable text form of the parameters: names sorted, values comma-joined in request order
     (seeds and negative seeds sorted, since their order carries no meaning)."""
@@ -113,11 +131,16 @@ def canonical_query(params: Params) -> str:
 
 
 class RecoBeatApi:
-    """The endpoints as a pure function of a request: ``handle(request) -> Response``."""
+    """The endpoints as a pure function of a request: ``handle(request) -> Response``.
+
+    Being pure, responses are memoised (:meth:`respond_memo`) per (method, path, raw query),
+    least recently used first out, bounded in entries and body bytes."""
 
     def __init__(self, catalog: Catalog, recommender: Recommender | None = None) -> None:
         self.catalog = catalog
         self.recommender = recommender or Recommender(catalog)
+        self._memo: OrderedDict[tuple[str, str, str], Response] = OrderedDict()
+        self._memo_bytes = 0
         self._handlers: dict[str, Callable[[Route, Params], Response]] = {
             RECOMMENDATION: self._recommendation,
             TRACKS: self._tracks,
@@ -144,6 +167,29 @@ class RecoBeatApi:
             return self._handlers[route.template](route, params)
         except _BadRequest as exc:
             return error_response(400, str(exc), path)
+
+    def respond_memo(
+        self, request: Request, params: Params | None = None, route: Route | None = None
+    ) -> Response:
+        """:meth:`respond` to ``request``, memoised on its method, path and raw query string
+        (not on the canonical form: ``size=1,2`` and ``size=1&size=2`` answer differently).
+        ``params``: ``parse_query(request.query)`` if known."""
+        key = (request.method, request.path, request.query)
+        memo = self._memo
+        response = memo.get(key)
+        if response is not None:
+            memo.move_to_end(key)
+            return response
+        if params is None:
+            params = parse_query(request.query)
+        response = self.respond(request.method, request.path, params, route)
+        size = len(response.body)
+        if size <= _MEMO_BYTES // 64:
+            memo[key] = response
+            self._memo_bytes += size
+            while len(memo) > _MEMO_ENTRIES or self._memo_bytes > _MEMO_BYTES:
+                self._memo_bytes -= len(memo.popitem(last=False)[1].body)
+        return response
 
     # endpoints -----------------------------------------------------------------------------
     def _recommendation(self, route: Route, params: Params) -> Response:
@@ -224,15 +270,18 @@ class RecoBeatApi:
         return tuple(sorted(seen)) if sort else tuple(seen)
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def _content(parts: list[bytes]) -> Response:
-    return json_response(b'{"content":[' + b",".join(parts) + b"]}")
+    """The :class:`recobeat.models.Content` envelope around already encoded items."""
+    return json_response(_encode(Content(tuple(map(msgspec.Raw, parts)))))
 
 
 def _page(parts: list[bytes], page: int, size: int, total: int) -> Response:
-    tail = (
-        f'],"page":{page},"size":{size},"totalElements":{total},"totalPages":{-(-total // size)}}}'
-    )
-    return json_response(b'{"content":[' + b",".join(parts) + tail.encode())
+    """A :class:`recobeat.models.Page` of already encoded items."""
+    content = tuple(map(msgspec.Raw, parts))
+    return json_response(_encode(Page(content, page, size, total, -(-total // size))))
 
 
 def _path(route: Route) -> str:

@@ -16,7 +16,7 @@ import random
 
 import msgspec
 
-from simulator.entities import Artist, AudioFeatures, Track
+from recobeat.models import Artist, AudioFeatures, Track
 from simulator.ids import EntityIds, IndexPermutation
 from simulator.seeded import derive_key, mix64
 

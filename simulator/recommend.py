@@ -67,6 +67,12 @@ class Recommender:
             self._cells.setdefault((_cell(v[2]), _cell(v[6])), []).append(index)
         # A fixed pseudo-random number per track; shifted per seed set, it breaks near-ties.
         self._noise = [mix64(catalog.seed ^ i) / 2.0**64 for i in range(catalog.materialised)]
+        # Candidates are materialised tracks; their vectors cut to the distance's dimensions
+        # (without, then with popularity) spare the per-candidate slicing.
+        vectors = [catalog.feature_vector(i) for i in range(catalog.materialised)]
+        self._points = {
+            dims: [v[:dims] for v in vectors] for dims in (_CONTINUOUS, _CONTINUOUS + 1)
+        }
         self.recommend = functools.lru_cache(maxsize=cache_size)(self._recommend)
 
     def _recommend(self, query: RecommendationQuery) -> tuple[int, ...]:
@@ -102,20 +108,33 @@ class Recommender:
         shift = int.from_bytes(jitter_key, "big") / 2.0**64
         noise = self._noise
         dist = math.dist
-        scored = []
-        for index in self._candidates(target[2], target[6], query.size + len(excluded)):
-            if index in excluded:
-                continue
-            v = catalog.feature_vector(index)
-            point = v[:dims] if unweighted else tuple(map(operator.mul, v[:dims], scales))
-            score = dist(point, scaled_target) ** 2
-            if negative is not None:
-                score -= _NEGATIVE_PUSH * dist(v[:_CONTINUOUS], negative) ** 2
-            if key is not None and v[10] != key:
-                score += _CATEGORY_PENALTY
-            if mode is not None and v[11] != mode:
-                score += _CATEGORY_PENALTY
-            scored.append((score + _JITTER * ((noise[index] + shift) % 1.0), index))
+        points = self._points[dims]
+        candidates = self._candidates(target[2], target[6], query.size + len(excluded))
+        if unweighted and negative is None and key is None and mode is None:
+            # The common case, as one comprehension; same arithmetic as the general loop.
+            scored = [
+                (dist(points[i], scaled_target) ** 2 + _JITTER * ((noise[i] + shift) % 1.0), i)
+                for i in candidates
+                if i not in excluded
+            ]
+        else:
+            scored = []
+            vectors = catalog.feature_vector
+            for index in candidates:
+                if index in excluded:
+                    continue
+                v = vectors(index)
+                point = points[index]
+                if not unweighted:
+                    point = tuple(map(operator.mul, point, scales))
+                score = dist(point, scaled_target) ** 2
+                if negative is not None:
+                    score -= _NEGATIVE_PUSH * dist(v[:_CONTINUOUS], negative) ** 2
+                if key is not None and v[10] != key:
+                    score += _CATEGORY_PENALTY
+                if mode is not None and v[11] != mode:
+                    score += _CATEGORY_PENALTY
+                scored.append((score + _JITTER * ((noise[index] + shift) % 1.0), index))
         scored.sort()
         return tuple(index for _, index in scored[: query.size])
 

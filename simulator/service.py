@@ -24,7 +24,7 @@ import anyio
 import msgspec
 
 from engine.clock import Clock
-from simulator.api import Params, RecoBeatApi, Route, canonical_query, match_route, parse_query
+from simulator.api import Params, RecoBeatApi, Route, match_route, parse_canonical
 from simulator.catalog import Catalog
 from simulator.config import SimulatorConfig
 from simulator.faults import Fault, FaultPlan
@@ -101,8 +101,7 @@ class RecoBeatSimulator:
 
     def receive(self, request: Request, *, sent: float | None = None) -> Ticket:
         client = client_identity(request)
-        params = parse_query(request.query)
-        canonical = canonical_query(params)
+        params, canonical = parse_canonical(request.query)
         identity = f"{client}\x1f{request.method}\x1f{request.path}\x1f{canonical}"
         n = self._occurrences.get(identity, 0)
         self._occurrences[identity] = n + 1
@@ -136,7 +135,7 @@ class RecoBeatSimulator:
         if fault is Fault.ERROR:
             response = error_response(decision.status, "Simulated server error", request.path)
         elif fault is Fault.NONE or fault is Fault.MALFORMED:
-            response = self.api.respond(request.method, request.path, ticket.params, ticket.route)
+            response = self.api.respond_memo(request, ticket.params, ticket.route)
             if fault is Fault.MALFORMED:
                 if response.status == 200:
                     body = response.body

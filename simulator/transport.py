@@ -17,6 +17,10 @@ from simulator.service import RecoBeatSimulator
 __all__ = ["SimulatorTransport"]
 
 
+_CLIENT_HEADER = "x-client-id"
+_HEADERS_CACHED = 4096
+
+
 class SimulatorTransport(httpx.AsyncBaseTransport):
     """Sends requests to ``simulator``; ``client_id`` plays the connection's peer (an
     ``X-Client-Id`` header on the request takes precedence). Only that header is passed on."""
@@ -24,16 +28,19 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
     def __init__(self, simulator: RecoBeatSimulator, *, client_id: str | None = None) -> None:
         self.simulator = simulator
         self.client_id = client_id
+        # httpx.Headers per (simulator headers, body length): a response's headers are
+        # normalised once, then copied (httpx.Response copies a Headers instance's list).
+        self._headers: dict[tuple[tuple[tuple[str, str], ...], int], httpx.Headers] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        client_header = request.headers.get("x-client-id")
+        client_header = request.headers.get(_CLIENT_HEADER)
         sim_request = Request(
-            method=request.method,
-            path=url.path,
-            query=url.query.decode("ascii"),
-            headers=(("x-client-id", client_header),) if client_header else (),
-            peer=self.client_id,
+            request.method,
+            url.path,
+            url.query.decode("ascii"),
+            ((_CLIENT_HEADER, client_header),) if client_header else (),
+            self.client_id,
         )
         exchange = await self.simulator.exchange(sim_request)
         if exchange.fault is Fault.TIMEOUT:
@@ -41,10 +48,14 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
         response = exchange.response
         if response is None:
             raise httpx.ReadError("connection reset by peer (simulated)", request=request)
-        headers = [*response.headers, ("content-length", str(len(response.body)))]
+        body = response.body
+        key = (response.headers, len(body))
+        headers = self._headers.get(key)
+        if headers is None:
+            if len(self._headers) >= _HEADERS_CACHED:
+                self._headers.clear()
+            headers = httpx.Headers([*response.headers, ("content-length", str(len(body)))])
+            self._headers[key] = headers
         return httpx.Response(
-            response.status,
-            headers=headers,
-            stream=httpx.ByteStream(response.body),
-            request=request,
+            response.status, headers=headers, stream=httpx.ByteStream(body), request=request
         )
