@@ -31,6 +31,8 @@ from engine.limits import (
 )
 from engine.retry import RateLimited, Retryable, RetryConfig, RetryPolicy, retrying
 from engine.shared.rate_limiting import RateLimiting
+from engine.shared.store import RedisStore, RedisStoreStats
+from engine.shared.tiered import TieredStore, TieredStoreStats
 from engine.singleflight import SingleFlight, SingleFlightStats
 
 __all__ = ["Engine", "EngineConfig", "EngineStats", "UpstreamTimeout"]
@@ -67,6 +69,10 @@ class EngineStats(msgspec.Struct, frozen=True):
     concurrency: ConcurrencyStats
     flights: SingleFlightStats
     cache: CacheStats
+    tiers: TieredStoreStats | None = None
+    """Memory and shared-tier hits, shared-tier errors and fallbacks (a ``TieredStore``)."""
+    shared_store: RedisStoreStats | None = None
+    """The shared (Redis) tier: hits, misses, corrupt values, errors, round-trip latency."""
 
 
 class Engine:
@@ -195,6 +201,8 @@ class Engine:
         self._retries[name] = self._retries.get(name, 0) + 1
 
     def stats(self) -> EngineStats:
+        store = self.cache.store
+        shared = store.shared if isinstance(store, TieredStore) else store
         return EngineStats(
             upstream_attempts=self._attempts,
             rate_limited=self._rate_limited,
@@ -204,4 +212,6 @@ class Engine:
             concurrency=self.gate.concurrency.stats(),
             flights=self.flights.stats(),
             cache=self.cache.stats(),
+            tiers=store.stats() if isinstance(store, TieredStore) else None,
+            shared_store=shared.stats() if isinstance(shared, RedisStore) else None,
         )

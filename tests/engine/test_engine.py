@@ -185,3 +185,24 @@ def test_engine_config_loads_from_toml_and_names_bad_fields() -> None:
         load_config(b"[rate]\nrules = [{limit = 1, window = 0}]", EngineConfig)
     with pytest.raises(ConfigError, match="unknown field `recomendations`"):
         load_config(b"[cache.ttl.recomendations]\nttl = 1", EngineConfig)
+
+
+async def test_stats_include_the_shared_tier() -> None:
+    from engine.cache import MemoryStore
+    from engine.shared import InProcessRedis, RedisStore, SharedTierConfig, TieredStore
+
+    clock = VirtualClock()
+    twin = InProcessRedis(clock=clock)
+    tier = SharedTierConfig(time_source="client")
+
+    def store() -> TieredStore:
+        shared = RedisStore(twin, clock=clock, config=tier)
+        return TieredStore(MemoryStore(clock=clock), shared, clock=clock, config=tier)
+
+    async with Engine(clock=clock, store=store(), seed=1) as first:
+        await first.cached("tracks", "t", FakeUpstream("v"))
+    async with Engine(clock=clock, store=store(), seed=2) as second:
+        assert await second.cached("tracks", "t", FakeUpstream("other")) == "v"
+        stats = msgspec.json.decode(msgspec.json.encode(second.stats()))
+    assert stats["tiers"]["shared_hits"] == 1
+    assert stats["shared_store"]["hits"] == 1
