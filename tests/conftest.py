@@ -61,3 +61,30 @@ def make_simulator(catalog: Catalog):  # type: ignore[no-untyped-def]
 def quiet():  # type: ignore[no-untyped-def]
     """:func:`quiet_config`, for tests that build their own simulator."""
     return quiet_config
+
+
+@pytest.fixture
+def serve_simulator():  # type: ignore[no-untyped-def]
+    """``await serve_simulator(sim, body)``: serve ``sim`` over real sockets on a free loopback
+    port (REAL time: use plain backends in that module), run ``await body(url)`` under a 20 s
+    deadline, then shut the server down."""
+    import anyio
+    import anyio.abc
+
+    from simulator import serve_http
+
+    async def run(sim: RecoBeatSimulator, body) -> None:  # type: ignore[no-untyped-def]
+        stop = anyio.Event()
+
+        async def server(*, task_status: anyio.abc.TaskStatus[str]) -> None:
+            await serve_http(sim, shutdown_trigger=stop.wait, task_status=task_status)
+
+        async with anyio.create_task_group() as tg:
+            url = await tg.start(server)
+            try:
+                with anyio.fail_after(20):
+                    await body(url)
+            finally:
+                stop.set()
+
+    return run

@@ -6,9 +6,6 @@ themselves are tested in virtual time.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-import anyio
 import httpx
 import pytest
 
@@ -16,7 +13,7 @@ from engine import EngineConfig, RateLimitConfig, SystemClock
 from recobeat.client import RecoBeatClient
 from recobeat.config import BatchingConfig, ClientConfig, HttpConfig
 from simulator import RateLimitConfig as UpstreamLimit
-from simulator import RateLimitRule, RecoBeatSimulator, serve_http
+from simulator import RateLimitRule, RecoBeatSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -29,23 +26,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-async def with_server(sim: RecoBeatSimulator, body: Callable[[str], Awaitable[None]]) -> None:
-    stop = anyio.Event()
-
-    async def server(*, task_status: anyio.abc.TaskStatus[str]) -> None:
-        await serve_http(sim, shutdown_trigger=stop.wait, task_status=task_status)
-
-    async with anyio.create_task_group() as tg:
-        url = await tg.start(server)
-        try:
-            with anyio.fail_after(20):
-                await body(url)
-        finally:
-            stop.set()
-
-
 @pytest.mark.parametrize("http1", [True, False], ids=["http1", "h2c"])
-async def test_client_over_http(catalog, quiet, http1: bool) -> None:  # type: ignore[no-untyped-def]
+async def test_client_over_http(catalog, quiet, serve_simulator, http1: bool) -> None:  # type: ignore[no-untyped-def]
     sim = RecoBeatSimulator(
         quiet(rate_limit=GENEROUS_UPSTREAM), clock=SystemClock(), catalog=catalog
     )
@@ -67,13 +49,13 @@ async def test_client_over_http(catalog, quiet, http1: bool) -> None:  # type: i
         assert sum(v is not None for v in converted.values()) == 45
         assert len(features) == 12 and len(recs) >= 10
 
-    await with_server(sim, body)
+    await serve_simulator(sim, body)
     assert {r.client for r in sim.log} == {"backend-7"}
     assert [r.endpoint for r in sim.log][:2] == ["/v1/track", "/v1/track"]
     assert all(r.outcome == "ok" for r in sim.log)
 
 
-async def test_callers_own_http2_client_is_used(catalog, quiet) -> None:  # type: ignore[no-untyped-def]
+async def test_callers_own_http2_client_is_used(catalog, quiet, serve_simulator) -> None:  # type: ignore[no-untyped-def]
     sim = RecoBeatSimulator(
         quiet(rate_limit=GENEROUS_UPSTREAM), clock=SystemClock(), catalog=catalog
     )
@@ -91,5 +73,5 @@ async def test_callers_own_http2_client_is_used(catalog, quiet) -> None:  # type
                 assert len(found) == 3
             assert not http.is_closed  # the client did not close what it did not open
 
-    await with_server(sim, body)
+    await serve_simulator(sim, body)
     assert versions == ["HTTP/2"]

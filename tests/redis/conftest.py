@@ -7,6 +7,7 @@ in-process twin, so one suite checks that both keep the same semantics.
 
 from __future__ import annotations
 
+import select
 import shutil
 import socket
 import subprocess
@@ -59,25 +60,34 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [_redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", *SERVER_FLAGS],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
+        # Wait for the server's own word that it is ready, by reading its log: no polling.
+        # It logs a few lines at start and stop only, far less than the pipe holds.
+        output = self.process.stdout
+        assert output is not None
+        seen: list[bytes] = []
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.01)
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([output], [], [], left)[0]:
+                break
+            line = output.readline()
+            if not line:  # the server exited
+                break
+            seen.append(line)
+            if b"Ready to accept connections" in line:
+                return
         self.stop()
-        raise RuntimeError(f"redis-server did not answer PING on port {self.port}")
+        log = b"".join(seen[-5:]).decode(errors="replace")
+        raise RuntimeError(f"redis-server on port {self.port} did not become ready:\n{log}")
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=10)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
             self.process = None
 
     def flush(self) -> None:

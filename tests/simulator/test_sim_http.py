@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import anyio
 import httpx
 import pytest
 
 from engine.clock import SystemClock
 from recobeat.cli import build_parser
-from simulator import EndpointProfile, FaultRates, LatencyModel, RecoBeatSimulator, serve_http
+from simulator import EndpointProfile, FaultRates, LatencyModel, RecoBeatSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -20,23 +17,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-async def _with_server(sim: RecoBeatSimulator, body: Any) -> None:
-    stop = anyio.Event()
-
-    async def server(*, task_status: anyio.abc.TaskStatus[str]) -> None:
-        await serve_http(sim, shutdown_trigger=stop.wait, task_status=task_status)
-
-    async with anyio.create_task_group() as tg:
-        url = await tg.start(server)
-        try:
-            with anyio.fail_after(10):
-                await body(url)
-        finally:
-            stop.set()
-
-
 @pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2c"])
-async def test_serves_the_same_api_over_http(catalog, quiet, http2: bool) -> None:  # type: ignore[no-untyped-def]
+async def test_serves_the_same_api_over_http(catalog, quiet, serve_simulator, http2: bool) -> None:  # type: ignore[no-untyped-def]
     sim = RecoBeatSimulator(quiet(), clock=SystemClock(), catalog=catalog)
     ids = [catalog.spotify_id(1), catalog.unknown_spotify_id(1)]
 
@@ -52,7 +34,7 @@ async def test_serves_the_same_api_over_http(catalog, quiet, http2: bool) -> Non
             bad = await http.get("/v1/track/recommendation", params={"size": 101, "seeds": ids[0]})
             assert bad.status_code == 400
 
-    await _with_server(sim, body)
+    await serve_simulator(sim, body)
     assert [(r.client, r.status) for r in sim.log] == [
         ("me", 200),
         ("127.0.0.1", 404),
@@ -60,7 +42,7 @@ async def test_serves_the_same_api_over_http(catalog, quiet, http2: bool) -> Non
     ]
 
 
-async def test_reset_drops_the_http1_connection(catalog, quiet) -> None:  # type: ignore[no-untyped-def]
+async def test_reset_drops_the_http1_connection(catalog, quiet, serve_simulator) -> None:  # type: ignore[no-untyped-def]
     faulty = EndpointProfile(latency=LatencyModel(0.0, 0.0), faults=FaultRates(reset=1.0))
     sim = RecoBeatSimulator(quiet(service=faulty), clock=SystemClock(), catalog=catalog)
 
@@ -69,7 +51,7 @@ async def test_reset_drops_the_http1_connection(catalog, quiet) -> None:  # type
             with pytest.raises(httpx.RemoteProtocolError):
                 await http.get("/v1/track", params={"ids": catalog.spotify_id(1)})
 
-    await _with_server(sim, body)
+    await serve_simulator(sim, body)
     assert sim.log.records()[0].outcome == "reset"
 
 
