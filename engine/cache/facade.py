@@ -35,6 +35,7 @@ from engine.cache.policy import NamespaceTtl, TtlPolicy
 from engine.cache.store import MISSING, Entry, Missing, ReportsUsage, Store
 from engine.clock import Clock
 from engine.singleflight import SingleFlight
+from engine.throttled_log import ThrottledWarning
 
 __all__ = ["Cache", "CacheStats", "NamespaceStats"]
 
@@ -130,9 +131,7 @@ class Cache:
         self.policy = policy if policy is not None else TtlPolicy()
         self._flights = flights
         self._clock = clock
-        self._log = log
-        self._warn_interval = warn_interval
-        self._last_warning: float | None = None
+        self._warn = ThrottledWarning(log, clock=clock, interval=warn_interval)
         self._store_errors = 0
         self._observer = observer
         self._namespaces = {
@@ -292,18 +291,13 @@ class Cache:
 
     def _store_failed(self, operation: str, what: str, exc: Exception) -> None:
         self._store_errors += 1
-        now = self._clock.monotonic()
-        if self._last_warning is None or now - self._last_warning >= self._warn_interval:
-            self._last_warning = now
-            self._log.warning(
-                "cache store %s failed for %s, degrading to no cache: %r (%d store errors so far)",
-                operation,
-                what,
-                exc,
-                self._store_errors,
-            )
-        else:
-            self._log.debug("cache store %s failed for %s: %r", operation, what, exc)
+        self._warn(
+            "cache store %s failed for %s, degrading to no cache: %r (%d store errors so far)",
+            operation,
+            what,
+            exc,
+            self._store_errors,
+        )
 
     def __repr__(self) -> str:
         return f"Cache(store={self.store!r}, clock={self._clock!r})"

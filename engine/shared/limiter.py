@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import anyio
 
@@ -36,6 +36,7 @@ from engine.limits.rate import RateLimiter, RateLimiterStats, RateLimitTimeout, 
 from engine.shared.backend import RateDecision, SharedBackend
 from engine.shared.config import SharedTierConfig
 from engine.shared.latency import Latency, LatencyStats
+from engine.throttled_log import ThrottledWarning
 
 __all__ = ["RedisRateLimiter", "RedisRateLimiterStats", "fallback_config"]
 
@@ -87,6 +88,7 @@ class RedisRateLimiter:
         self._clock = clock
         self._on_grant = on_grant
         self._log = log
+        self._warn = ThrottledWarning(log, clock=clock, interval=self.settings.warn_interval)
         self._rules = tuple(
             (rule.limit, math.ceil(rule.window * 1000)) for rule in self.config.rules
         )
@@ -100,14 +102,12 @@ class RedisRateLimiter:
         self._turns = turnstile(config.settle, clock)
         self._pause_until: float | None = None  # monotonic; sent with the next script call
         self._down_until: float | None = None
-        self._last_warning: float | None = None
         self._waiting = 0
         self._max_queue = 0
         self._shared_grants = 0
         self._waited = 0
         self._total_wait = 0.0
         self._timeouts = 0
-        self._errors = 0
         self._fallbacks = 0
         self._latency = Latency()
 
@@ -170,7 +170,7 @@ class RedisRateLimiter:
     async def _decide(self, now: float) -> RateDecision:
         pause_until = self._pause_until
         pause_ms = 0 if pause_until is None else max(0, math.ceil((pause_until - now) * 1000))
-        decision = await self._timed(
+        decision = await self._latency.timed(
             self.backend.rate_decide(
                 self.key,
                 now_ms=None
@@ -179,7 +179,8 @@ class RedisRateLimiter:
                 min_interval_ms=self._min_interval_ms,
                 pause_ms=pause_ms,
                 rules=self._rules,
-            )
+            ),
+            self._clock,
         )
         if self._pause_until == pause_until:
             self._pause_until = None  # recorded in the shared state
@@ -188,29 +189,17 @@ class RedisRateLimiter:
             self._log.warning("shared rate limiter %s is back", self.key)
         return decision
 
-    async def _timed(self, call: Awaitable[RateDecision]) -> RateDecision:
-        started = self._clock.monotonic()
-        try:
-            decision = await call
-        except Exception:
-            self._errors += 1
-            raise
-        self._latency.add(self._clock.monotonic() - started)
-        return decision
-
     def _failed(self, exc: Exception) -> None:
         now = self._clock.monotonic()
         self._down_until = now + self.settings.retry_after
         self._fallbacks += 1
-        if self._last_warning is None or now - self._last_warning >= self.settings.warn_interval:
-            self._last_warning = now
-            self._log.warning(
-                "shared rate limiter %s failed, using %.0f%% of the budget locally for %.3g s: %r",
-                self.key,
-                self.settings.fallback_share * 100,
-                self.settings.retry_after,
-                exc,
-            )
+        self._warn(
+            "shared rate limiter %s failed, using %.0f%% of the budget locally for %.3g s: %r",
+            self.key,
+            self.settings.fallback_share * 100,
+            self.settings.retry_after,
+            exc,
+        )
 
     def pause(self, seconds: float) -> None:
         """Make no grant for ``seconds`` from now, here at once and everywhere from the next
@@ -230,7 +219,7 @@ class RedisRateLimiter:
             queue=self._waiting,
             shared_grants=self._shared_grants,
             fallback_grants=local.granted,
-            errors=self._errors,
+            errors=self._latency.errors,
             fallbacks=self._fallbacks,
             latency=self._latency.stats(),
         )

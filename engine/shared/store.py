@@ -16,7 +16,7 @@ Guarantees of :class:`RedisStore`:
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 import msgspec
@@ -63,7 +63,6 @@ class RedisStore:
         self._hits = 0
         self._misses = 0
         self._corrupt = 0
-        self._errors = 0
         self._latency = Latency()
 
     def key(self, cache_key: str) -> str:
@@ -75,7 +74,7 @@ class RedisStore:
 
     async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         full_keys = [self._prefix + key for key in keys]
-        raw = await self._timed(self.backend.get_many(full_keys))
+        raw = await self._latency.timed(self.backend.get_many(full_keys), self._clock)
         found: list[Entry | None] = []
         corrupt: list[str] = []
         for full_key, data in zip(full_keys, raw, strict=True):
@@ -93,34 +92,26 @@ class RedisStore:
                 continue
             self._hits += 1
         if corrupt:
-            await self._timed(self.backend.delete(corrupt))
+            await self._latency.timed(self.backend.delete(corrupt), self._clock)
         return found
 
     async def set(self, key: str, entry: Entry) -> None:
         data = self._codec.encode(entry)
         ttl = entry.expires_at - self._clock.wall() + self.config.gc_margin
         ttl_ms = max(1, math.ceil(ttl * 1000))
-        await self._timed(self.backend.set(self._prefix + key, data, ttl_ms=ttl_ms))
+        await self._latency.timed(
+            self.backend.set(self._prefix + key, data, ttl_ms=ttl_ms), self._clock
+        )
 
     async def delete(self, key: str) -> None:
-        await self._timed(self.backend.delete([self._prefix + key]))
-
-    async def _timed(self, call: Awaitable[T]) -> T:
-        started = self._clock.monotonic()
-        try:
-            result = await call
-        except Exception:
-            self._errors += 1
-            raise
-        self._latency.add(self._clock.monotonic() - started)
-        return result
+        await self._latency.timed(self.backend.delete([self._prefix + key]), self._clock)
 
     def stats(self) -> RedisStoreStats:
         return RedisStoreStats(
             hits=self._hits,
             misses=self._misses,
             corrupt=self._corrupt,
-            errors=self._errors,
+            errors=self._latency.errors,
             latency=self._latency.stats(),
         )
 

@@ -27,6 +27,7 @@ from engine.cache.memory import MemoryStore
 from engine.cache.store import Entry, NamespaceUsage, Store
 from engine.clock import Clock
 from engine.shared.config import SharedTierConfig
+from engine.throttled_log import ThrottledWarning
 
 __all__ = ["TieredStore", "TieredStoreStats"]
 
@@ -65,9 +66,8 @@ class TieredStore:
         self.shared = shared
         self.config = config if config is not None else SharedTierConfig()
         self._clock = clock
-        self._log = log
+        self._warn = ThrottledWarning(log, clock=clock, interval=self.config.warn_interval)
         self._down_until: float | None = None
-        self._last_warning: float | None = None
         self._memory_hits = 0
         self._shared_hits = 0
         self._shared_misses = 0
@@ -137,19 +137,15 @@ class TieredStore:
         self._shared_errors += 1
         now = self._clock.monotonic()
         self._down_until = now + self.config.retry_after
-        if self._last_warning is None or now - self._last_warning >= self.config.warn_interval:
-            self._last_warning = now
-            self._log.warning(
-                "shared cache tier %s failed for %s, using memory only for %.3g s: %r "
-                "(%d shared-tier errors so far)",
-                operation,
-                what,
-                self.config.retry_after,
-                exc,
-                self._shared_errors,
-            )
-        else:
-            self._log.debug("shared cache tier %s failed for %s: %r", operation, what, exc)
+        self._warn(
+            "shared cache tier %s failed for %s, using memory only for %.3g s: %r "
+            "(%d shared-tier errors so far)",
+            operation,
+            what,
+            self.config.retry_after,
+            exc,
+            self._shared_errors,
+        )
 
     def usage(self) -> dict[str, NamespaceUsage]:
         """The memory tier's usage."""
