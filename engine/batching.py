@@ -7,6 +7,8 @@ from typing import TypeVar
 
 import anyio
 
+from engine.exception_groups import single_error
+
 __all__ = ["chunked", "map_bounded"]
 
 T = TypeVar("T")
@@ -49,12 +51,8 @@ async def map_bounded(
                 await anyio.sleep_until(start + stagger * index)
             results[index] = await fn(item)
 
-    try:
+    with single_error():
         async with anyio.create_task_group() as tg:
             for _ in range(min(limit, len(items))):
                 tg.start_soon(worker)
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
     return results

@@ -33,6 +33,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_EXTEND_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 
 class CoredisBackend:
     """A :class:`~engine.shared.backend.SharedBackend` on Redis; use it in ``async with``."""
@@ -53,6 +58,7 @@ class CoredisBackend:
         self._timeout = self.config.command_timeout
         self._rate = self.client.register_script(RATE_SCRIPT)
         self._delete_if_equal = self.client.register_script(_DELETE_IF_EQUAL)
+        self._extend_if_equal = self.client.register_script(_EXTEND_IF_EQUAL)
 
     async def __aenter__(self) -> Self:
         await self.client.__aenter__()
@@ -85,6 +91,10 @@ class CoredisBackend:
     async def delete_if_equal(self, key: str, value: bytes) -> bool:
         with anyio.fail_after(self._timeout):
             return bool(await self._delete_if_equal(keys=[key], args=[value]))
+
+    async def extend_if_equal(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
+        with anyio.fail_after(self._timeout):
+            return bool(await self._extend_if_equal(keys=[key], args=[value, ttl_ms]))
 
     async def rate_decide(
         self,

@@ -53,6 +53,11 @@ class SharedBackend(Protocol):
         """Delete ``key`` only if it holds ``value`` (atomically); whether it did."""
         ...
 
+    async def extend_if_equal(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
+        """Reset ``key``'s TTL to ``ttl_ms`` only if it holds ``value`` (atomically); whether
+        it did (a lock holder keeping its lock alive)."""
+        ...
+
     async def rate_decide(
         self,
         key: str,

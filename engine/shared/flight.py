@@ -10,8 +10,11 @@
 - the others poll: every ``poll_interval`` they look at the lock, then at the store; a fresh
   entry is their answer (no upstream call). When the lock is gone without an entry (the holder
   failed, or its result is not cached) they try to take the lock themselves.
-- No deadlock: a holder that dies leaves a lock that expires after ``lock_ttl`` (real time in
-  Redis, the engine clock in the twin), and the waiters fetch then.
+- The holder renews its lock every third of ``lock_ttl`` while it fetches (a fetch may wait in
+  the rate limiter's queue for minutes), and re-reads the store right after locking, in case
+  another instance stored the entry and unlocked in between.
+- No deadlock: a holder that dies stops renewing, its lock expires after ``lock_ttl`` (real
+  time in Redis, the engine clock in the twin), and the waiters fetch then.
 - A backend error never fails a call: the instance fetches by itself (counted in ``errors``).
 
 Other keys (``Engine.deduplicated``) are deduplicated locally only.
@@ -28,6 +31,7 @@ import anyio
 
 from engine.cache.store import MISSING, Store
 from engine.clock import Clock
+from engine.exception_groups import single_error
 from engine.shared.backend import SharedBackend
 from engine.shared.config import SharedTierConfig
 from engine.singleflight import SingleFlight, SingleFlightStats
@@ -84,15 +88,42 @@ class DistributedFlight(SingleFlight):
                 self._errors += 1
                 return await fn()
             if locked:
-                self._locked += 1
                 try:
-                    return await fn()
+                    # Another instance may have stored the entry and unlocked between our
+                    # cache miss and our lock: look once more before fetching.
+                    found = await self._fresh(cache_key)
+                    if found is not None:
+                        self._answered_remotely += 1
+                        return found[0]  # type: ignore[no-any-return]
+                    self._locked += 1
+                    return await self._holding(lock, token, fn)
                 finally:
                     await self._release(lock, token)
             found = await self._wait_for_holder(lock, cache_key)
             if found is not None:
                 self._answered_remotely += 1
                 return found[0]  # type: ignore[no-any-return]
+
+    async def _holding(self, lock: str, token: bytes, fn: Callable[[], Awaitable[T]]) -> T:
+        """``await fn()`` while keeping the lock alive: a fetch can wait in the rate limiter's
+        queue far longer than ``lock_ttl``, and a lapsed lock would let another instance fetch
+        the same key. If this process dies, the renewals stop and the lock lapses."""
+        with single_error():
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_alive, lock, token)
+                try:
+                    return await fn()
+                finally:
+                    tg.cancel_scope.cancel()
+
+    async def _keep_alive(self, lock: str, token: bytes) -> None:
+        """Renew the lock every third of its TTL until cancelled."""
+        while True:
+            await anyio.sleep(self.settings.lock_ttl / 3)
+            try:
+                await self.backend.extend_if_equal(lock, token, ttl_ms=self._lock_ttl_ms)
+            except Exception:
+                self._errors += 1  # the next renewal may succeed; the fetch goes on regardless
 
     async def _wait_for_holder(self, lock: str, cache_key: str) -> tuple[Any] | None:
         """Poll until another instance's entry appears, ``(value,)``, or the lock is gone,
@@ -104,15 +135,20 @@ class DistributedFlight(SingleFlight):
             except Exception:
                 self._errors += 1
                 held = None
-            try:
-                entry = await self.store.get(cache_key)
-            except Exception:
-                self._errors += 1
-                entry = None
-            if entry is not None and self._clock.wall() < entry.expires_at:
-                return (MISSING if entry.missing else entry.value,)
-            if held is None:
-                return None
+            found = await self._fresh(cache_key)
+            if found is not None or held is None:
+                return found
+
+    async def _fresh(self, cache_key: str) -> tuple[Any] | None:
+        """``(value,)`` when the store holds a fresh entry for ``cache_key``, else ``None``."""
+        try:
+            entry = await self.store.get(cache_key)
+        except Exception:
+            self._errors += 1
+            return None
+        if entry is not None and self._clock.wall() < entry.expires_at:
+            return (MISSING if entry.missing else entry.value,)
+        return None
 
     async def _release(self, lock: str, token: bytes) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.poll_interval * 20):

@@ -73,6 +73,13 @@ class InProcessRedis:
         del self._values[key]
         return True
 
+    async def extend_if_equal(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
+        self._check()
+        if self._live(key) != value:
+            return False
+        self._values[key] = (value, self._clock.monotonic() + ttl_ms / 1000)
+        return True
+
     async def rate_decide(
         self,
         key: str,

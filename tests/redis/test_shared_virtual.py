@@ -65,3 +65,40 @@ async def test_three_instances_share_the_budget_and_the_fetches_in_virtual_time(
     assert sorted(calls) == [f"k{i}" for i in range(6)]  # one upstream call per key
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(grants)]
     assert len(grants) == 6 and min(gaps) >= 0.75
+
+
+@pytest.mark.parametrize("fetch_seconds", [1.0, 25.0])
+async def test_a_fetch_longer_than_the_lock_ttl_keeps_its_lock(fetch_seconds: float) -> None:
+    """A holder that waits (rate limiter queue, slow upstream) beyond ``lock_ttl`` renews its
+    lock, so another instance that misses meanwhile waits instead of fetching again."""
+    clock = VirtualClock()
+    shared = InProcessRedis(clock=clock)
+    calls: list[float] = []
+
+    async def slow() -> str:
+        calls.append(anyio.current_time())
+        await anyio.sleep(fetch_seconds)  # lock_ttl is 10 s; an attempt may take 30 s
+        return "value"
+
+    def engine() -> Engine:
+        store = TieredStore(
+            MemoryStore(clock=clock), RedisStore(shared, clock=clock), clock=clock, config=SETTINGS
+        )
+        flights = DistributedFlight(shared, store, clock=clock, settings=SETTINGS)
+        return Engine(clock=clock, store=store, flights=flights, seed=1)
+
+    results: list[str] = []
+    with anyio.fail_after(3600):
+        async with engine() as first, engine() as second, anyio.create_task_group() as tg:
+
+            async def ask(e: Engine, delay: float) -> None:
+                await anyio.sleep(delay)
+                results.append(await e.cached("tracks", "k", slow))
+
+            tg.start_soon(ask, first, 0)
+            tg.start_soon(ask, second, 0.5)
+            tg.start_soon(ask, second, fetch_seconds - 0.5)
+    assert results == ["value"] * 3
+    assert len(calls) == 1
+    # The lock is gone once the fetch ended.
+    assert await shared.get_many([f"{SETTINGS.prefix}:lock:v1:tracks:k"]) == [None]
