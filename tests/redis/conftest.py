@@ -62,6 +62,7 @@ class RedisServer:
             [_redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", *SERVER_FLAGS],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            bufsize=0,  # unbuffered: select() must see every line still unread
         )
         # Wait for the server's own word that it is ready, by reading its log: no polling.
         # It logs a few lines at start and stop only, far less than the pipe holds.
