@@ -103,6 +103,15 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
     instances = scenario.instances
     engine_config = config.engine
     event_logs: list[list[CacheEvent]] = []
+    # Shared state lives in the in-process twin of Redis: the same semantics, no real I/O.
+    twin = InProcessRedis(clock=clock)
+    tier = SharedTierConfig(time_source="client")
+    shared_events: list[CacheEvent] = []
+    budget = (
+        RedisRateLimiter(twin, engine_config.rate, clock=clock, settings=tier)
+        if instances.shared_budget
+        else None
+    )
 
     def new_instance_store() -> tuple[Store, list[CacheEvent], SingleFlight | None]:
         """An instance's own LRU, or, when instances share a store, its LRU in front of the
@@ -119,17 +128,7 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
         store = TieredStore(MemoryStore(capacity, clock=clock), shared, clock=clock, config=tier)
         return store, shared_events, DistributedFlight(twin, store, clock=clock, settings=tier)
 
-    # Shared state lives in the in-process twin of Redis: the same semantics, no real I/O.
-    twin = InProcessRedis(clock=clock)
-    tier = SharedTierConfig(time_source="client")
-    shared_events: list[CacheEvent] = []
-    budget = (
-        RedisRateLimiter(twin, engine_config.rate, clock=clock, settings=tier)
-        if instances.shared_budget
-        else None
-    )
     outcomes: dict[str, Outcome] = {}
-    timed_out = False
     clients: list[RecoBeatClient] = []
     with anyio.move_on_after(scenario.horizon) as guard:
         async with AsyncExitStack() as stack:
@@ -163,10 +162,6 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
                 for arrival in arrivals:
                     await anyio.sleep_until(arrival.at)
                     tg.start_soon(_perform, clients[arrival.instance], arrival, outcomes)
-            stats = [client.stats() for client in clients]
-    if guard.cancelled_caught:
-        timed_out = True
-        stats = [client.stats() for client in clients] if clients else []
     return RunResult(
         scenario=scenario,
         backend=backend,
@@ -175,10 +170,10 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
         arrivals=arrivals,
         outcomes=[outcomes[a.id] for a in arrivals if a.id in outcomes],
         log=sim.log.records(),
-        stats=stats,
+        stats=[client.stats() for client in clients],
         cache_events=event_logs,
         finished_at=clock.monotonic(),
-        timed_out=timed_out,
+        timed_out=guard.cancelled_caught,
     )
 
 

@@ -113,3 +113,19 @@ def test_compare_prints_both_profiles(tmp_path: Path, capsys) -> None:  # type: 
     assert comparison["figures"][0]["name"] == "upstream calls"
     assert "the note claims" in capsys.readouterr().out
     assert main(["replay", str(path), "--compare", "tuned"]) == 2
+
+
+def test_a_replay_past_its_horizon_stops_and_fails(tmp_path: Path) -> None:
+    # 30 lookups at once need ~22 s at 0.75 s apart; the horizon is 10 s + 2 s of drain.
+    text = BASE.replace("drain = 600", "drain = 2").replace(
+        'arrivals = { process = "times", at = [0, 0.1, 0.2] }',
+        'arrivals = { process = "burst", count = 30, within = 1 }',
+    )
+    out = tmp_path / "r.json"
+    assert main(["replay", str(write(tmp_path, text)), "--json", str(out)]) == 1
+    report = msgspec.json.decode(out.read_bytes())["reports"][0]
+    finished = report["checks"][0]
+    assert finished["name"] == "replay finished within the horizon"
+    assert not finished["passed"]
+    assert "arrivals unfinished" in finished["evidence"][0]
+    assert report["metrics"]["virtual_seconds"] == pytest.approx(12)
