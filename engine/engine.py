@@ -29,8 +29,8 @@ from engine.limits import (
     RateLimiterStats,
     UpstreamGate,
 )
+from engine.limits.protocol import RateLimiting
 from engine.retry import RateLimited, Retryable, RetryConfig, RetryPolicy, retrying
-from engine.shared.rate_limiting import RateLimiting
 from engine.shared.store import RedisStore, RedisStoreStats
 from engine.shared.tiered import TieredStore, TieredStoreStats
 from engine.singleflight import SingleFlight, SingleFlightStats

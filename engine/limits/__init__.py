@@ -3,6 +3,7 @@
 from engine.limits.capacity import ConcurrencyLimiter, ConcurrencyStats
 from engine.limits.config import ConcurrencyConfig, RateLimitConfig, WindowRule
 from engine.limits.gate import UpstreamGate
+from engine.limits.protocol import RateLimiting
 from engine.limits.rate import RateLimiter, RateLimiterStats, RateLimitTimeout
 from engine.limits.schedule import RateSchedule
 
@@ -14,6 +15,7 @@ __all__ = [
     "RateLimitTimeout",
     "RateLimiter",
     "RateLimiterStats",
+    "RateLimiting",
     "RateSchedule",
     "UpstreamGate",
     "WindowRule",

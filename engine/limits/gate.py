@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from engine.limits.capacity import ConcurrencyLimiter
-from engine.limits.rate import RateLimiter
+from engine.limits.protocol import RateLimiting
 
 __all__ = ["UpstreamGate"]
 
@@ -23,7 +23,7 @@ class UpstreamGate:
     on arrival, be the judge (the simulator's request log is).
     """
 
-    def __init__(self, rate: RateLimiter, concurrency: ConcurrencyLimiter) -> None:
+    def __init__(self, rate: RateLimiting, concurrency: ConcurrencyLimiter) -> None:
         self.rate = rate
         self.concurrency = concurrency
 

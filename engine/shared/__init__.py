@@ -6,6 +6,7 @@ in-process twin with the same semantics, in virtual-time replays and tests. Noth
 imports a Redis client.
 """
 
+from engine.limits.protocol import RateLimiting
 from engine.shared.backend import RateDecision, SharedBackend, SharedTierUnavailable
 from engine.shared.codec import CorruptValue, EntryCodec, TypeRegistry
 from engine.shared.config import SharedTierConfig
@@ -14,7 +15,6 @@ from engine.shared.inprocess import InProcessRedis
 from engine.shared.latency import LatencyStats
 from engine.shared.limiter import RedisRateLimiter, RedisRateLimiterStats, fallback_config
 from engine.shared.rate_decision import RateState, decide
-from engine.shared.rate_limiting import RateLimiting
 from engine.shared.store import RedisStore, RedisStoreStats
 from engine.shared.tiered import TieredStore, TieredStoreStats
 
