@@ -28,6 +28,7 @@ import msgspec
 
 from engine import MISSING, Clock, Engine, Missing, chunked, map_bounded
 from engine.batchflight import BatchFlight
+from engine.shared import DistributedFlight, KeyClaims
 from recobeat.config import MAX_IDS_PER_REQUEST, MAX_SEEDS, ClientConfig
 from recobeat.errors import (
     BadRequest,
@@ -108,6 +109,18 @@ class RecoBeatClient:
             concurrency=batching.track_lookup_concurrency,
             clock=engine.clock,
             settle=engine.config.rate.settle,
+        )
+        # Instances sharing a store also share who fetches which ID (see KeyClaims).
+        flights = engine.flights
+        self._claims: dict[str, KeyClaims] = (
+            {
+                namespace: KeyClaims(
+                    flights.backend, namespace, clock=engine.clock, settings=flights.settings
+                )
+                for namespace in ("tracks", "artists")
+            }
+            if isinstance(flights, DistributedFlight)
+            else {}
         )
         return self
 
@@ -236,8 +249,29 @@ class RecoBeatClient:
         found: dict[str, Any] = await self.engine.cache.lookup_many(namespace, ids)
         rest = [i for i in ids if i not in found]
         if rest:
-            found.update(await lookups.get_many(rest, concurrency=concurrency))
+
+            async def fetch(keys: list[str]) -> dict[str, Any]:
+                return await lookups.get_many(keys, concurrency=concurrency)
+
+            claims = self._claims.get(namespace)
+            if claims is None:
+                found.update(await fetch(rest))
+            else:
+                found.update(
+                    await claims.fetch(rest, fetch, lambda keys: self._answered(namespace, keys))
+                )
         return {i: found[i] for i in ids if i in found and found[i] is not MISSING}
+
+    async def _answered(self, namespace: str, ids: list[str]) -> dict[str, Any]:
+        """What another instance's lookup left in the shared store for ``ids``: entries, and
+        Spotify IDs the ID registry knows to be missing (as MISSING)."""
+        cache = self.engine.cache
+        found: dict[str, Any] = await cache.lookup_many(namespace, ids, count=False)
+        spotify = [i for i in ids if i not in found and is_spotify_id(i)]
+        if namespace == "tracks" and spotify:
+            registry = await cache.lookup_many("ids", spotify, count=False)
+            found.update({i: MISSING for i, rid in registry.items() if rid is MISSING})
+        return found
 
     async def _fetch_chunk(
         self, endpoint: str, path: str, ids: list[str], item: type[Track] | type[Artist]

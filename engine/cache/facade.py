@@ -190,12 +190,17 @@ class Cache:
 
     # -- batches ------------------------------------------------------------------------------
 
-    async def lookup_many(self, namespace: str, keys: Iterable[K]) -> dict[K, Any]:
+    async def lookup_many(
+        self, namespace: str, keys: Iterable[K], *, count: bool = True
+    ) -> dict[K, Any]:
         """The fresh entries among ``keys``, in one ``get_many``: ``{key: value or MISSING}``.
 
         Keys absent from the result are misses: fetch them and :meth:`store_many` the results.
         Keys must be hashable (plain IDs). Stale entries are counted but not deleted here (the
         ``store_many`` that follows overwrites them; the store's bound collects the rest).
+        ``count=False`` leaves the hit and miss counters alone: a poller waiting for another
+        instance's results looks many times for one lookup (the observer still sees what is
+        served).
         """
         ns = self._namespace(namespace)
         wanted = list(dict.fromkeys(keys))
@@ -206,27 +211,34 @@ class Cache:
             entries = await self.store.get_many(full_keys)
         except Exception as exc:
             self._store_failed("get_many", f"{len(full_keys)} keys in {namespace}", exc)
-            ns.misses += len(wanted)
+            if count:
+                ns.misses += len(wanted)
             return {}
         now = self._wall()
         observer = self._observer
         found: dict[K, Any] = {}
+        misses = expirations = negative_hits = hits = 0
         for key, full_key, entry in zip(wanted, full_keys, entries, strict=True):
             if entry is None:
-                ns.misses += 1
+                misses += 1
                 continue
             if now >= entry.expires_at:
-                ns.expirations += 1
-                ns.misses += 1
+                expirations += 1
+                misses += 1
                 continue
             if observer is not None:
                 observer(CacheEvent(now, "hit", full_key, entry.expires_at))
             if entry.missing:
-                ns.negative_hits += 1
+                negative_hits += 1
                 found[key] = MISSING
             else:
-                ns.hits += 1
+                hits += 1
                 found[key] = entry.value
+        if count:
+            ns.misses += misses
+            ns.expirations += expirations
+            ns.negative_hits += negative_hits
+            ns.hits += hits
         return found
 
     async def store_many(self, namespace: str, values: Mapping[Any, Any]) -> None:

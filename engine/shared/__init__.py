@@ -8,6 +8,7 @@ imports a Redis client.
 
 from engine.limits.protocol import RateLimiting
 from engine.shared.backend import RateDecision, SharedBackend, SharedTierUnavailable
+from engine.shared.claims import KeyClaims
 from engine.shared.codec import CorruptValue, EntryCodec, TypeRegistry
 from engine.shared.config import SharedTierConfig
 from engine.shared.flight import DistributedFlight, DistributedFlightStats
@@ -24,6 +25,7 @@ __all__ = [
     "DistributedFlightStats",
     "EntryCodec",
     "InProcessRedis",
+    "KeyClaims",
     "LatencyStats",
     "RateDecision",
     "RateLimiting",

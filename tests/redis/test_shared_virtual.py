@@ -102,3 +102,44 @@ async def test_a_fetch_longer_than_the_lock_ttl_keeps_its_lock(fetch_seconds: fl
     assert len(calls) == 1
     # The lock is gone once the fetch ended.
     assert await shared.get_many([f"{SETTINGS.prefix}:lock:v1:tracks:k"]) == [None]
+
+
+async def test_two_clients_sharing_a_store_look_each_id_up_once(make_simulator) -> None:  # type: ignore[no-untyped-def]
+    """Overlapping ID conversions on two instances at once: every Spotify ID, known to RecoBeat
+    or not, reaches the upstream once across both (KeyClaims + the shared ID registry)."""
+    from recobeat.cache_types import recobeat_types
+    from recobeat.client import RecoBeatClient
+    from recobeat.config import ClientConfig, HttpConfig
+    from simulator import SeedPool, SimulatorTransport
+    from simulator.api import parse_query
+
+    clock = VirtualClock()
+    shared = InProcessRedis(clock=clock)
+    sim = make_simulator()
+    pool = SeedPool(sim.catalog, size=60, unknown_share=0.3, seed=5)
+    users = [pool.draw(f"user-{u}", 20) for u in range(6)]
+
+    async def instance(name: str, seeds: list[list[str]]) -> None:
+        store = TieredStore(
+            MemoryStore(clock=clock),
+            RedisStore(shared, clock=clock, registry=recobeat_types(), config=SETTINGS),
+            clock=clock,
+            config=SETTINGS,
+        )
+        flights = DistributedFlight(shared, store, clock=clock, settings=SETTINGS)
+        config = ClientConfig(http=HttpConfig(base_url="http://sim", client_id=name))
+        async with (
+            Engine(config.engine, clock=clock, store=store, flights=flights, seed=1) as engine,
+            RecoBeatClient(config, engine=engine, transport=SimulatorTransport(sim)) as client,
+            anyio.create_task_group() as tg,
+        ):
+            for user_seeds in seeds:
+                tg.start_soon(client.convert_ids, user_seeds)
+
+    with anyio.fail_after(3600):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(instance, "a", users[:3])
+            tg.start_soon(instance, "b", users[3:])
+    sent = [i for r in sim.log for i in parse_query(r.params).get("ids", [])]
+    assert sorted(sent) == sorted({s for seeds in users for s in seeds})
+    assert {r.client for r in sim.log} == {"a", "b"}
