@@ -48,7 +48,7 @@ def test_scenario_passes(path: Path, backend: str) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["burst", "upstream-faults"])
+@pytest.mark.parametrize("name", ["burst", "upstream-faults", "three-instances-shared-budget"])
 def test_same_seed_same_bytes_and_same_report_on_both_backends(name: str) -> None:
     path = next(p for p in SCENARIOS if p.stem == name)
     asyncio_runs = [msgspec.json.encode(replay(path, "asyncio")) for _ in range(2)]
