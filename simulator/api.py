@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 import msgspec
 
 from recobeat.models import Content, Page
-from simulator.catalog import Catalog
+from simulator.catalog import FEATURE_NAMES, Catalog
 from simulator.ids import is_spotify_id, is_uuid
 from simulator.messages import Request, Response, error_response, json_response
 from simulator.recommend import RecommendationQuery, Recommender
@@ -60,15 +60,6 @@ _LIST_PARAMS = frozenset({"ids", "seeds", "negativeSeeds"})
 _SET_PARAMS = frozenset({"seeds", "negativeSeeds"})
 _MAX_IDS = 40
 _MAX_SEEDS = 5
-_UNIT_TARGETS = (
-    "acousticness",
-    "danceability",
-    "energy",
-    "instrumentalness",
-    "liveness",
-    "speechiness",
-    "valence",
-)
 
 
 class Route(msgspec.Struct, frozen=True):
@@ -197,7 +188,7 @@ class RecoBeatApi:
         seeds = _ids(params, "seeds", _MAX_SEEDS)
         negative = _ids(params, "negativeSeeds", _MAX_SEEDS, required=False)
         targets: list[tuple[str, float]] = []
-        for name in _UNIT_TARGETS:
+        for name in FEATURE_NAMES:  # the targets in 0..1
             _target(targets, name, _float(params, name, 0.0, 1.0, None))
         _target(targets, "key", _int(params, "key", -1, 11, None))
         _target(targets, "loudness", _float(params, "loudness", -60.0, 2.0, None))
