@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from engine.cache.events import CacheEvent, CacheObserver
-from engine.cache.keys import _RESERVED_FIRST, MAX_CANONICAL, cache_key, canonical
+from engine.cache.keys import cache_key, canonical
 from engine.cache.policy import NamespaceTtl, TtlPolicy
 from engine.cache.store import MISSING, Entry, Missing, ReportsUsage, Store
 from engine.clock import Clock
@@ -96,15 +96,7 @@ class _Namespace:
         self.expirations = 0
 
     def key(self, key_or_params: Any) -> str:
-        # Same result as cache_key(self.name, key_or_params, self.version), without re-checking
-        # the namespace, and with a fast path for plain string keys (the hit path's common case).
-        if (
-            type(key_or_params) is str
-            and key_or_params
-            and len(key_or_params) <= MAX_CANONICAL
-            and key_or_params[0] not in _RESERVED_FIRST
-        ):
-            return self.prefix + key_or_params
+        # cache_key(self.name, key_or_params, self.version) without re-checking the namespace.
         return self.prefix + canonical(key_or_params)
 
 
