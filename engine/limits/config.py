@@ -33,14 +33,6 @@ class RateLimitConfig(Config):
                 "keep only the stricter one"
             )
 
-    @property
-    def sustained_rate(self) -> float:
-        """Grants per second the rules allow in the long run (inf when unlimited)."""
-        rates = [rule.limit / rule.window for rule in self.rules]
-        if self.min_interval > 0:
-            rates.append(1 / self.min_interval)
-        return min(rates, default=float("inf"))
-
 
 class ConcurrencyConfig(Config):
     """The global bulkhead: at most ``limit`` upstream requests in flight (the seed: 6)."""
