@@ -21,6 +21,7 @@ from engine.cache import (
 from engine.clock import Clock, SystemClock, VirtualClock
 from engine.config import Config, ConfigError, load_config
 from engine.engine import Engine, EngineConfig, EngineStats, UpstreamTimeout
+from engine.errors import EngineError
 from engine.limits import (
     ConcurrencyConfig,
     ConcurrencyLimiter,
@@ -46,6 +47,7 @@ __all__ = [
     "ConfigError",
     "Engine",
     "EngineConfig",
+    "EngineError",
     "EngineStats",
     "MemoryStore",
     "Missing",

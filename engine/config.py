@@ -12,6 +12,8 @@ from typing import Annotated, TypeVar
 
 import msgspec
 
+from engine.errors import EngineError
+
 __all__ = ["Config", "ConfigError", "NonNegative", "Positive", "PositiveInt", "load_config"]
 
 C = TypeVar("C", bound="Config")
@@ -24,7 +26,7 @@ NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
 
-class ConfigError(ValueError):
+class ConfigError(EngineError, ValueError):
     """A configuration value is invalid; the message names the field and says why."""
 
 

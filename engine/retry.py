@@ -16,6 +16,7 @@ import anyio
 import msgspec
 
 from engine.config import Config, ConfigError, Positive, PositiveInt
+from engine.errors import EngineError
 
 __all__ = [
     "RateLimited",
@@ -29,7 +30,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class Retryable(Exception):
+class Retryable(EngineError):
     """A failure worth another attempt: a 5xx, a timeout, a connection error."""
 
 

@@ -24,12 +24,14 @@ import anyio
 import anyio.abc
 import msgspec
 
+from engine.errors import EngineError
+
 __all__ = ["SingleFlight", "SingleFlightClosed", "SingleFlightStats"]
 
 T = TypeVar("T")
 
 
-class SingleFlightClosed(RuntimeError):
+class SingleFlightClosed(EngineError, RuntimeError):
     """The :class:`SingleFlight` closed while this call was waiting for its execution."""
 
 

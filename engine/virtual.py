@@ -23,6 +23,8 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 
+from engine.errors import EngineError
+
 __all__ = ["BACKENDS", "Backend", "VirtualTimeDeadlock", "backend_options", "run_virtual"]
 
 T = TypeVar("T")
@@ -30,7 +32,7 @@ Backend = Literal["asyncio", "trio"]
 BACKENDS: tuple[Backend, ...] = ("asyncio", "trio")
 
 
-class VirtualTimeDeadlock(RuntimeError):
+class VirtualTimeDeadlock(EngineError, RuntimeError):
     """Every task is blocked and nothing is scheduled: in virtual time this would hang forever."""
 
 

@@ -7,6 +7,7 @@ deduplicated caller. None of them is ever cached.
 from __future__ import annotations
 
 from engine import RateLimited, Retryable
+from engine.errors import EngineError
 
 __all__ = [
     "BadRequest",
@@ -18,8 +19,11 @@ __all__ = [
 ]
 
 
-class RecoBeatError(Exception):
-    """Base of the errors the upstream's answers turn into (besides engine errors)."""
+#: The root of every error this package raises: the same class as :class:`engine.EngineError`,
+#: under the name a RecoBeat user looks for (``except RecoBeatError`` also catches
+#: :class:`RateLimited`, :class:`engine.UpstreamTimeout`, :class:`engine.SingleFlightClosed`...).
+#: The tree is drawn in :mod:`engine.errors`.
+RecoBeatError = EngineError
 
 
 class BadRequest(RecoBeatError):
@@ -30,15 +34,15 @@ class BadRequest(RecoBeatError):
         self.status = status
 
 
-class UpstreamServerError(RecoBeatError, Retryable):
+class UpstreamServerError(Retryable):
     """A 5xx answer."""
 
 
-class UpstreamConnectionError(RecoBeatError, Retryable):
+class UpstreamConnectionError(Retryable):
     """The connection failed or was reset before an answer came."""
 
 
-class MalformedResponse(RecoBeatError, Retryable):
+class MalformedResponse(Retryable):
     """A 200 whose body is not the documented shape (truncated, invalid JSON, out of range).
 
     Retried, because a truncated body is a transport failure far more often than a changed API.

@@ -6,13 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from engine.errors import EngineError
+
 __all__ = ["InvalidId", "check_ids", "is_reccobeats_id", "is_spotify_id"]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _SPOTIFY = re.compile(r"[0-9A-Za-z]{22}")
 
 
-class InvalidId(ValueError):
+class InvalidId(EngineError, ValueError):
     """An ID that is neither a ReccoBeats UUID nor a Spotify ID."""
 
 

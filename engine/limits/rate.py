@@ -8,13 +8,14 @@ import anyio
 import msgspec
 
 from engine.clock import Clock
+from engine.errors import EngineError
 from engine.limits.config import RateLimitConfig
 from engine.limits.schedule import RateSchedule
 
 __all__ = ["RateLimitTimeout", "RateLimiter", "RateLimiterStats", "turnstile"]
 
 
-class RateLimitTimeout(TimeoutError):
+class RateLimitTimeout(EngineError, TimeoutError):
     """No grant could be made before the caller's deadline."""
 
     def __init__(self, message: str, *, next_allowed: float) -> None:

@@ -12,10 +12,12 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from engine.errors import EngineError
+
 __all__ = ["RateDecision", "SharedBackend", "SharedTierUnavailable"]
 
 
-class SharedTierUnavailable(ConnectionError):
+class SharedTierUnavailable(EngineError, ConnectionError):
     """The shared tier cannot be reached (the in-process twin raises it when switched off)."""
 
 

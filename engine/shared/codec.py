@@ -23,13 +23,14 @@ from typing import Any
 import msgspec
 
 from engine.cache.store import Entry
+from engine.errors import EngineError
 
 __all__ = ["CorruptValue", "EntryCodec", "TypeRegistry"]
 
 _BUILTINS = (type(None), bool, int, float, str, bytes, list, tuple, dict)
 
 
-class CorruptValue(ValueError):
+class CorruptValue(EngineError, ValueError):
     """Stored bytes that do not decode into an allowed type."""
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from engine.config import ConfigError
 from recobeat.config import ClientConfig
 from recobeat.profiles import PROFILES
 from simulator import SimulatorConfig
@@ -41,7 +42,7 @@ Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Backend = Literal["asyncio", "trio"]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ConfigError):
     """A scenario file that cannot be run; the message names the file, the field and why."""
 
 
