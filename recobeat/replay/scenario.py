@@ -127,10 +127,13 @@ class PlaylistStream(_Spec, tag="playlists", tag_field="kind", kw_only=True):
     def __post_init__(self) -> None:
         for name in ("seeds", "think", "recommendation_size", "candidates", "artist_searches"):
             _range(getattr(self, name), name)
-        if not self.seeds[0] >= 1 and self.seeds[1] <= 200:
-            raise ValueError("seeds: between 1 and 200 seeds per user")
-        if not self.recommendation_size[0] >= 1 and self.recommendation_size[1] <= 100:
-            raise ValueError("recommendation_size: the API takes 1..100")
+        # Both ends, each compared on its own: ``not a >= 1 and b <= 200`` let [1, 500] through.
+        if not (self.seeds[0] >= 1 and self.seeds[1] <= 200):
+            raise ValueError(f"seeds: between 1 and 200 seeds per user, not {list(self.seeds)}")
+        if not (self.recommendation_size[0] >= 1 and self.recommendation_size[1] <= 100):
+            raise ValueError(
+                f"recommendation_size: the API takes 1..100, not {list(self.recommendation_size)}"
+            )
 
 
 class RequestStream(_Spec, tag="requests", tag_field="kind", kw_only=True):

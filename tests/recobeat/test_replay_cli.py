@@ -129,3 +129,25 @@ def test_a_replay_past_its_horizon_stops_and_fails(tmp_path: Path) -> None:
     assert not finished["passed"]
     assert "arrivals unfinished" in finished["evidence"][0]
     assert report["metrics"]["virtual_seconds"] == pytest.approx(12)
+
+
+PLAYLISTS = BASE.replace(
+    'kind = "requests"\ncall = "tracks"\nids = 3\n',
+    'kind = "playlists"\nusers = 2\n',
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seeds", "[1, 500]"),
+        ("seeds", "[0, 5]"),
+        ("recommendation_size", "[0, 500]"),
+        ("recommendation_size", "[1, 101]"),
+        ("recommendation_size", "[0, 50]"),
+    ],
+)
+def test_playlist_ranges_are_checked_at_both_ends(tmp_path: Path, field: str, value: str) -> None:
+    path = write(tmp_path, PLAYLISTS.replace("users = 2", f"users = 2\n{field} = {value}"))
+    with pytest.raises(ScenarioError, match=field):
+        load_scenario(path)
