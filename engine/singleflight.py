@@ -25,6 +25,7 @@ import anyio.abc
 import msgspec
 
 from engine.errors import EngineError
+from engine.exception_groups import exit_owned
 
 __all__ = ["SingleFlight", "SingleFlightClosed", "SingleFlightStats"]
 
@@ -86,7 +87,7 @@ class SingleFlight:
         task_group, self._task_group = self._task_group, None
         assert task_group is not None
         task_group.cancel_scope.cancel()
-        return await task_group.__aexit__(exc_type, exc, tb)
+        return await exit_owned(task_group.__aexit__(exc_type, exc, tb), exc)
 
     async def do(self, key: Hashable, fn: Callable[[], Awaitable[T]]) -> T:
         """Return ``await fn()``, sharing one execution with concurrent calls for ``key``.

@@ -22,6 +22,7 @@ from coredis.exceptions import ConnectionError as RedisConnectionError
 from coredis.retry import ConstantRetryPolicy
 from coredis.tokens import PureToken
 
+from engine.exception_groups import exit_owned
 from engine.redis.config import RedisConfig
 from engine.redis.script import RATE_SCRIPT
 from engine.shared.backend import RateDecision
@@ -69,8 +70,8 @@ class CoredisBackend:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        await self.client.__aexit__(exc_type, exc, tb)
+    ) -> bool | None:
+        return await exit_owned(self.client.__aexit__(exc_type, exc, tb), exc)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         with anyio.fail_after(self._timeout):
