@@ -65,9 +65,10 @@ def check_all(run: RunResult) -> list[Check]:
         checks.append(
             _bounded(f"hit rate {namespace}", hit_rate(run, namespace), Bound(min=minimum))
         )
-    if expect.failed is not None:
-        failed = sum(1 for o in run.outcomes if o.error)
-        checks.append(_bounded("failed generations/calls", failed, expect.failed))
+    # Always checked: a replay whose generations failed must not pass by saying nothing about
+    # failures; a scenario that means to show them says so (``failed = { min = 1 }``).
+    failed = sum(1 for o in run.outcomes if o.error)
+    checks.append(_bounded("failed generations/calls", failed, expect.failed or Bound(max=0)))
     return checks
 
 

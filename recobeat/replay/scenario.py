@@ -217,7 +217,7 @@ class Expect(_Spec, kw_only=True):
     hit_rate: dict[str, Share] = {}
     """Minimum hit rate per cache namespace."""
     failed: Bound | None = None
-    """Generations or calls that ended in an error."""
+    """Generations or calls that ended in an error; unset means none may (``max = 0``)."""
 
 
 # -- the scenario -------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def test_failed_expectation_exits_1_with_its_evidence(tmp_path: Path, capsys) ->
     out = tmp_path / "report.json"
     assert main(["replay", str(path), "--json", str(out)]) == 1
     report = msgspec.json.decode(out.read_bytes())["reports"][0]
-    window, spacing = report["checks"][1:]
+    window, spacing = report["checks"][1:3]
     assert (window["passed"], window["measured"]) == (False, "3")
     assert "3 requests in [" in window["evidence"][0]
     assert len(window["evidence"]) == 4  # the window, then the requests in it
@@ -151,3 +151,22 @@ def test_playlist_ranges_are_checked_at_both_ends(tmp_path: Path, field: str, va
     path = write(tmp_path, PLAYLISTS.replace("users = 2", f"users = 2\n{field} = {value}"))
     with pytest.raises(ScenarioError, match=field):
         load_scenario(path)
+
+
+FAILING = BASE + "[upstream.service]\nfaults = { error = 1.0 }\n"
+"""Every upstream call answers 500, so every lookup fails once its retries are spent."""
+
+
+def test_failed_calls_fail_the_replay_unless_the_scenario_expects_them(
+    tmp_path: Path,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    out = tmp_path / "r.json"
+    assert main(["replay", str(write(tmp_path, FAILING)), "--json", str(out)]) == 1
+    report = msgspec.json.decode(out.read_bytes())["reports"][0]
+    assert report["metrics"]["failed"] == 3
+    failed = next(c for c in report["checks"] if c["name"] == "failed generations/calls")
+    assert (failed["passed"], failed["measured"], failed["limit"]) == (False, "3", "<= 0")
+    assert "0 passed, 1 failed" in capsys.readouterr().out
+    expected = FAILING.replace("[expect]\n", "[expect]\nfailed = { min = 3 }\n")
+    assert main(["replay", str(write(tmp_path, expected, "expected.toml"))]) == 0
