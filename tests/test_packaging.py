@@ -1,0 +1,109 @@
+"""What a plain ``pip install .`` (no extras) imports is declared, and the extras fail clearly.
+
+The wheel itself is installed into a fresh virtualenv and run from outside the checkout by
+``.ci/run``; these tests catch the same mistakes earlier and say where they are.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("engine", "recobeat", "simulator")
+# An optional dependency may be imported only by the modules of the feature that needs it.
+OPTIONAL = {
+    "hypercorn": ("simulator/server.py",),
+    "coredis": ("engine/redis/",),
+}
+# Distribution name -> the import names it provides, where they differ.
+PROVIDES = {"httpx": {"httpx", "h2"}}
+
+
+def _declared() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names: set[str] = set()
+    for requirement in project["dependencies"]:
+        dist = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower()
+        names |= PROVIDES.get(dist, {dist})
+    return names
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_every_third_party_import_is_declared_or_confined_to_its_extra() -> None:
+    declared = _declared()
+    ours = set(PACKAGES)
+    problems: list[str] = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            for name in sorted(_imports(path) - ours - set(sys.stdlib_module_names) - declared):
+                allowed = OPTIONAL.get(name, ())
+                if not any(relative.startswith(prefix) for prefix in allowed):
+                    problems.append(f"{relative} imports {name}, which no dependency declares")
+    assert problems == []
+
+
+def test_every_package_is_typed() -> None:
+    assert [p for p in PACKAGES if not (ROOT / p / "py.typed").exists()] == []
+
+
+def test_the_licence_file_matches_the_declared_licence() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+_WITHOUT_EXTRAS = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"hypercorn", "coredis"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+"""
+
+
+def _run_without_extras(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _WITHOUT_EXTRAS + code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_base_packages_import_without_any_extra() -> None:
+    done = _run_without_extras(
+        "import engine, recobeat, recobeat.client, recobeat.cli, simulator, engine.shared\n"
+        "print('hypercorn' in sys.modules, 'coredis' in sys.modules)"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("code", "extra"),
+    [("import simulator; simulator.serve_http", "server"), ("import engine.redis", "redis")],
+)
+def test_an_extra_that_is_missing_names_itself(code: str, extra: str) -> None:
+    done = _run_without_extras(code)
+    assert done.returncode == 1
+    assert f"pip install 'recobeat-engine[{extra}]'" in done.stderr.splitlines()[-1]
