@@ -11,6 +11,7 @@ import msgspec
 from rich.console import Console
 
 from recobeat.replay.compare import Comparison, compare, print_comparison
+from recobeat.replay.library import bundled_scenarios, describe, resolve
 from recobeat.replay.report import Report, build_report, print_report
 from recobeat.replay.runner import run_scenario
 from recobeat.replay.scenario import Scenario, ScenarioError, load_scenario
@@ -31,11 +32,18 @@ def add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="replay scenario files in virtual time against the in-process simulator",
         description=(
             "Replay each scenario on each of its backends in virtual time and check its "
-            "expectations. Exit status: 0 when every expectation held, 1 when one failed, "
-            "2 when a scenario file is invalid."
+            "expectations. Exit status: 0 when every expectation held, 1 when one failed "
+            "(in a comparison run too), 2 when a scenario file or an option is invalid, 130 "
+            "when interrupted."
         ),
     )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="a scenario file, or the name of a bundled scenario (see --list)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the bundled scenarios and exit")
     parser.add_argument(
         "--backend",
         choices=("asyncio", "trio"),
@@ -53,15 +61,38 @@ def add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list:
+        for name, resource in bundled_scenarios().items():
+            print(f"{name:<36} {describe(resource)}")
+        return 0
     # Wide enough for the tables in CI logs, where there is no terminal to measure.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     try:
-        scenarios = [load_scenario(path) for path in args.files]
+        if not args.files:
+            raise ValueError("no scenario given: name a FILE or a bundled scenario (see --list)")
+        scenarios = [load_scenario(resolve(name)) for name in args.files]
         profiles = _profiles(args.compare)
+        if args.json is not None:
+            _check_writable(args.json)
     except (ScenarioError, ValueError) as exc:
         print(f"recobeat replay: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _replay(args, scenarios, profiles, console)
+    except KeyboardInterrupt:
+        # A replay of hours of virtual time can take a while; Ctrl-C is an answer, not a crash.
+        print("recobeat replay: interrupted", file=sys.stderr)
+        return 130
+
+
+def _replay(
+    args: argparse.Namespace,
+    scenarios: list[Scenario],
+    profiles: tuple[str, str] | None,
+    console: Console,
+) -> int:
     reports: list[Report] = []
+    compared: list[Report] = []
     comparisons: list[Comparison] = []
     for scenario in scenarios:
         if args.seed is not None:
@@ -72,16 +103,34 @@ def run(args: argparse.Namespace) -> int:
         if pair:
             backend = (args.backend or scenario.backends)[0]
             base, other = (_run(scenario, backend, p, console) for p in pair)
+            compared += (base, other)
             comparisons.append(compare(other, base))
             print_comparison(comparisons[-1], console)
     if args.json is not None:
         args.json.write_bytes(msgspec.json.encode(ReplayOutput(reports, comparisons)) + b"\n")
-    failed = [r for r in reports if not r.passed]
+    # A comparison run checks the same expectations; its failure is a failure like any other.
+    runs = [(r, "") for r in reports] + [(r, f", profile {r.profile}") for r in compared]
+    failed = [(r, note) for r, note in runs if not r.passed]
     console.print(
-        f"\n{len(reports) - len(failed)} passed, {len(failed)} failed"
-        + "".join(f"\n  FAILED {r.scenario} on {r.backend}" for r in failed)
+        f"\n{len(runs) - len(failed)} passed, {len(failed)} failed"
+        + "".join(f"\n  FAILED {r.scenario} on {r.backend}{note}" for r, note in failed)
     )
     return 1 if failed else 0
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a ``--json`` path that cannot be written before spending a replay on it."""
+    if path.is_dir():
+        raise ValueError(f"--json {path}: is a directory")
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--json {path}: cannot write: {exc.strerror}") from None
+    if not existed:
+        # Only probed: an interrupted replay leaves no empty report behind.
+        path.unlink()
 
 
 def _run(scenario: Scenario, backend: str, profile: str | None, console: Console) -> Report:

@@ -7,6 +7,7 @@ errors). See ``scenarios/README.md`` for the format with examples.
 
 from __future__ import annotations
 
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -296,9 +297,12 @@ def _merge(base: Any, override: Any) -> Any:
     return override
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; raises :class:`ScenarioError` saying where and why."""
-    path = Path(path)
+def load_scenario(path: str | Path | Traversable) -> Scenario:
+    """Read and validate a scenario file (a path, or a bundled one from
+    :func:`~recobeat.replay.library.bundled_scenarios`); raises :class:`ScenarioError` saying
+    where and why."""
+    if isinstance(path, str):
+        path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
