@@ -19,9 +19,21 @@ from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
+from recobeat.contract import (
+    ARTIST_SEARCH,
+    ARTIST_TRACKS,
+    ARTISTS,
+    AUDIO_FEATURES,
+    ENDPOINTS,
+    MAX_IDS_PER_REQUEST,
+    MAX_SEEDS,
+    RECOMMENDATION,
+    TRACK_AUDIO_FEATURES,
+    TRACKS,
+)
+from recobeat.ids import is_reccobeats_id, is_spotify_id
 from recobeat.models import Content, Page
 from simulator.catalog import FEATURE_NAMES, Catalog
-from simulator.ids import is_spotify_id, is_uuid
 from simulator.messages import Request, Response, error_response, json_response
 from simulator.recommend import RecommendationQuery, Recommender
 
@@ -38,28 +50,9 @@ __all__ = [
 
 Params = dict[str, list[str]]
 
-RECOMMENDATION = "/v1/track/recommendation"
-TRACKS = "/v1/track"
-TRACK_AUDIO_FEATURES = "/v1/track/{id}/audio-features"
-AUDIO_FEATURES = "/v1/audio-features"
-ARTIST_SEARCH = "/v1/artist/search"
-ARTISTS = "/v1/artist"
-ARTIST_TRACKS = "/v1/artist/{id}/track"
-#: Every route template the simulator serves.
-ENDPOINTS = (
-    RECOMMENDATION,
-    TRACKS,
-    TRACK_AUDIO_FEATURES,
-    AUDIO_FEATURES,
-    ARTIST_SEARCH,
-    ARTISTS,
-    ARTIST_TRACKS,
-)
 _EXACT_TEMPLATES = (RECOMMENDATION, TRACKS, AUDIO_FEATURES, ARTIST_SEARCH, ARTISTS)
 _LIST_PARAMS = frozenset({"ids", "seeds", "negativeSeeds"})
 _SET_PARAMS = frozenset({"seeds", "negativeSeeds"})
-_MAX_IDS = 40
-_MAX_SEEDS = 5
 
 
 class Route(msgspec.Struct, frozen=True):
@@ -185,8 +178,8 @@ class RecoBeatApi:
     # endpoints -----------------------------------------------------------------------------
     def _recommendation(self, route: Route, params: Params) -> Response:
         size = _required_int(params, "size", 1, 100)
-        seeds = _ids(params, "seeds", _MAX_SEEDS)
-        negative = _ids(params, "negativeSeeds", _MAX_SEEDS, required=False)
+        seeds = _ids(params, "seeds", MAX_SEEDS)
+        negative = _ids(params, "negativeSeeds", MAX_SEEDS, required=False)
         targets: list[tuple[str, float]] = []
         for name in FEATURE_NAMES:  # the targets in 0..1
             _target(targets, name, _float(params, name, 0.0, 1.0, None))
@@ -207,11 +200,11 @@ class RecoBeatApi:
         return _content([json(i) for i in self.recommender.recommend(query)])
 
     def _tracks(self, route: Route, params: Params) -> Response:
-        indices = self._known_tracks(_ids(params, "ids", _MAX_IDS))
+        indices = self._known_tracks(_ids(params, "ids", MAX_IDS_PER_REQUEST))
         return _content([self.catalog.track_json(i) for i in indices])
 
     def _audio_features(self, route: Route, params: Params) -> Response:
-        indices = self._known_tracks(_ids(params, "ids", _MAX_IDS))
+        indices = self._known_tracks(_ids(params, "ids", MAX_IDS_PER_REQUEST))
         return _content([self.catalog.features_json(i) for i in indices])
 
     def _track_audio_features(self, route: Route, params: Params) -> Response:
@@ -223,7 +216,7 @@ class RecoBeatApi:
 
     def _artists(self, route: Route, params: Params) -> Response:
         seen: dict[int, None] = {}
-        for artist_id in _ids(params, "ids", _MAX_IDS):
+        for artist_id in _ids(params, "ids", MAX_IDS_PER_REQUEST):
             index = self.catalog.artist_index(artist_id)
             if index is not None:
                 seen[index] = None
@@ -281,7 +274,7 @@ def _path(route: Route) -> str:
 
 def _path_id(route: Route) -> str:
     value = route.path_id or ""
-    if not (is_uuid(value) or is_spotify_id(value)):
+    if not (is_reccobeats_id(value) or is_spotify_id(value)):
         raise _BadRequest(f"id: malformed ID {value!r}")
     return value
 
@@ -300,7 +293,7 @@ def _ids(params: Params, name: str, most: int, *, required: bool = True) -> list
     if len(values) > most:
         raise _BadRequest(f"{name}: at most {most} values, got {len(values)}")
     for value in values:
-        if not (is_uuid(value) or is_spotify_id(value)):
+        if not (is_reccobeats_id(value) or is_spotify_id(value)):
             raise _BadRequest(f"{name}: malformed ID {value!r}")
     return values
 

@@ -9,31 +9,16 @@ have probability 2**-80).
 
 from __future__ import annotations
 
-import re
-
+from recobeat.ids import is_reccobeats_id
 from simulator.seeded import MASK64, derive_key, mix64
 
-__all__ = ["EntityIds", "Feistel", "IndexPermutation", "is_spotify_id", "is_uuid"]
+__all__ = ["EntityIds", "Feistel", "IndexPermutation"]
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BASE62_VALUE = {c: i for i, c in enumerate(_BASE62)}
-_UUID_RE = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-_SPOTIFY_RE = re.compile(r"[0-9A-Za-z]{22}")
 _INDEX_BITS = 48
 _TAG_BITS = 80
 _ROUNDS = 4
-
-
-def is_uuid(value: str) -> bool:
-    """Whether ``value`` has the textual form of a UUID (``8-4-4-4-12`` hex digits)."""
-    return _UUID_RE.fullmatch(value) is not None
-
-
-def is_spotify_id(value: str) -> bool:
-    """Whether ``value`` has the form of a Spotify ID: 22 base-62 characters."""
-    return _SPOTIFY_RE.fullmatch(value) is not None
 
 
 class Feistel:
@@ -127,7 +112,7 @@ class EntityIds:
 
     def index_of(self, identifier: str) -> int | None:
         if len(identifier) == 36:
-            if not is_uuid(identifier):
+            if not is_reccobeats_id(identifier):
                 return None
             index = self._feistel.decrypt(int(identifier.replace("-", ""), 16) >> _TAG_BITS)
             if index < self._count and self.uuid(index) == identifier.lower():

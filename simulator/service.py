@@ -24,6 +24,7 @@ import anyio
 import msgspec
 
 from engine.clock import Clock
+from recobeat.contract import CLIENT_ID_HEADER
 from simulator.api import Params, RecoBeatApi, Route, match_route, parse_canonical
 from simulator.catalog import Catalog
 from simulator.config import SimulatorConfig
@@ -35,7 +36,6 @@ from simulator.seeded import digest, unit
 
 __all__ = ["Exchange", "RecoBeatSimulator", "Ticket", "client_identity"]
 
-CLIENT_HEADER = "x-client-id"
 _OUTCOME = {
     Fault.NONE: "ok",
     Fault.ERROR: "error",
@@ -47,7 +47,7 @@ _OUTCOME = {
 
 def client_identity(request: Request) -> str:
     """The ``X-Client-Id`` header, else the peer, else ``"anonymous"``."""
-    return request.header(CLIENT_HEADER) or request.peer or "anonymous"
+    return request.header(CLIENT_ID_HEADER) or request.peer or "anonymous"
 
 
 class Ticket(msgspec.Struct, frozen=True):

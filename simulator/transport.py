@@ -10,6 +10,7 @@ from __future__ import annotations
 import anyio
 import httpx
 
+from recobeat.contract import CLIENT_ID_HEADER
 from simulator.faults import Fault
 from simulator.messages import Request
 from simulator.service import RecoBeatSimulator
@@ -17,7 +18,6 @@ from simulator.service import RecoBeatSimulator
 __all__ = ["SimulatorTransport"]
 
 
-_CLIENT_HEADER = "x-client-id"
 _HEADERS_CACHED = 4096
 
 
@@ -34,12 +34,12 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        client_header = request.headers.get(_CLIENT_HEADER)
+        client_header = request.headers.get(CLIENT_ID_HEADER)
         sim_request = Request(
             request.method,
             url.path,
             url.query.decode("ascii"),
-            ((_CLIENT_HEADER, client_header),) if client_header else (),
+            ((CLIENT_ID_HEADER, client_header),) if client_header else (),
             self.client_id,
         )
         exchange = await self.simulator.exchange(sim_request)
