@@ -156,7 +156,7 @@ class Cache:
             entry = None
         if entry is not None:
             now = self._wall()
-            if now < entry.expires_at:
+            if entry.fresh(now):
                 if self._observer is not None:
                     self._observer(CacheEvent(now, "hit", full_key, entry.expires_at))
                 if entry.missing:
@@ -214,7 +214,7 @@ class Cache:
             if entry is None:
                 misses += 1
                 continue
-            if now >= entry.expires_at:
+            if not entry.fresh(now):
                 expirations += 1
                 misses += 1
                 continue

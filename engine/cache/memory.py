@@ -121,7 +121,7 @@ class MemoryStore:
         expired = [
             key
             for key, entry in islice(self._data.items(), self.purge_window)
-            if entry.expires_at <= now
+            if not entry.fresh(now)
         ]
         for key in expired:
             del self._data[key]

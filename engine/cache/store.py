@@ -54,6 +54,11 @@ class Entry(msgspec.Struct, frozen=True):
     missing: bool = False
     """A negative entry: the upstream said it does not know the key."""
 
+    def fresh(self, now: float) -> bool:
+        """Whether the entry is fresh at wall-clock ``now``: the one freshness rule of every
+        tier (fresh strictly before ``expires_at``, stale from that instant on)."""
+        return now < self.expires_at
+
 
 @runtime_checkable
 class Store(Protocol):
