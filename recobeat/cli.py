@@ -1,25 +1,44 @@
 """``recobeat``: command-line tools. Each subcommand is one ``add_*_command`` function that
 registers its parser and sets ``run(args) -> int``; add new subcommands (``replay``, ``plan``)
-the same way in :func:`build_parser`."""
+the same way in :func:`build_parser`.
+
+Every error a user can cause is one line on stderr, ``recobeat <command>: <problem>``, and exit
+status 2; a traceback means a bug.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from recobeat.replay.command import add_replay_command
 
+if TYPE_CHECKING:
+    from simulator.config import SimulatorConfig
+
 __all__ = ["build_parser", "main"]
+
+CONFIG_DOC = "docs/simulator-config.md"
 
 
 def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "serve",
         help="serve the RecoBeat simulator over HTTP/1.1 and cleartext HTTP/2",
-        description="Serve the simulated ReccoBeats API in real time until interrupted.",
+        description=(
+            "Serve the simulated ReccoBeats API in real time until interrupted (Ctrl-C or "
+            f"SIGTERM stop it cleanly, exit status 0). --config takes a TOML or JSON file "
+            f"whose fields are those of simulator.SimulatorConfig; {CONFIG_DOC} describes them "
+            "with an example. Exit status 2 when the configuration or the address is unusable."
+        ),
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
@@ -30,7 +49,12 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument(
         "--seed", type=int, default=None, help="catalog and fault seed (overrides the config's)"
     )
-    parser.add_argument("--config", default=None, help="simulator configuration, .toml or .json")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"simulator configuration, .toml or .json (format: {CONFIG_DOC})",
+    )
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
     parser.set_defaults(run=_serve)
@@ -40,47 +64,103 @@ def _serve(args: argparse.Namespace) -> int:
     import msgspec
 
     from engine.clock import SystemClock
-    from simulator.config import SimulatorConfig, load_config
+    from engine.errors import EngineError
+    from simulator.config import SimulatorConfig
     from simulator.server import serve_http
     from simulator.service import RecoBeatSimulator
 
-    config = load_config(args.config) if args.config else SimulatorConfig()
+    def fail(problem: str) -> int:
+        print(f"recobeat serve: {problem}", file=sys.stderr)
+        return 2
+
+    # Checked before the catalog is built, which takes a while, and named as the user wrote it.
+    if not 0 <= args.port <= 65535:
+        return fail(f"--port {args.port}: a port is 0..65535 (0 picks a free one)")
+    try:
+        config = _load_config(args.config) if args.config else SimulatorConfig()
+    except ValueError as exc:
+        return fail(f"--config {exc}")
     if args.seed is not None:
         config = msgspec.structs.replace(config, seed=args.seed)
+
+    class Announce:
+        """The ``task_status`` of :func:`serve_http`: prints the URL once it is listening."""
+
+        def started(self, url: str) -> None:
+            print(f"RecoBeat simulator (seed {config.seed}) on {url}", flush=True)
 
     async def run() -> None:
         clock = SystemClock()
         simulator = RecoBeatSimulator(config, clock=clock, origin=clock.monotonic())
-        async with anyio.create_task_group() as tg:
-            url = await tg.start(_serve_task, simulator, args)
-            print(f"RecoBeat simulator (seed {config.seed}) on {url}", flush=True)
-
-    async def _serve_task(
-        simulator: RecoBeatSimulator, args: argparse.Namespace, *, task_status
-    ) -> None:  # type: ignore[no-untyped-def]
+        # serve_http stops on SIGINT/SIGTERM by itself, once it is listening.
         await serve_http(
             simulator,
             host=args.host,
             port=args.port,
             access_log=args.access_log,
-            task_status=task_status,
+            task_status=Announce(),
         )
 
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(run, backend=args.backend)
+    try:
+        # A Ctrl-C while the catalog is still being built arrives as KeyboardInterrupt.
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(run, backend=args.backend)
+    except EngineError as exc:
+        return fail(str(exc))
     return 0
+
+
+def _load_config(path: Path) -> SimulatorConfig:
+    """:func:`simulator.config.load_config`, its errors as one ``ValueError`` naming the file."""
+    import tomllib
+
+    import msgspec
+
+    from simulator.config import load_config
+
+    try:
+        return load_config(path)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"{path}: invalid configuration: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text: {exc.reason}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recobeat", description="RecoBeat tools: the simulated ReccoBeats API and friends."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_serve_command(commands)
     add_replay_command(commands)
     return parser
 
 
+def _version() -> str:
+    try:
+        return version("recobeat-engine")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:
+        # The reader went away (``recobeat replay --list | head``): not an error worth a
+        # traceback. Point stdout at devnull so the interpreter's final flush stays quiet.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
