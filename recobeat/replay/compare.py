@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 from rich.console import Console
 from rich.table import Table
@@ -9,6 +11,10 @@ from rich.table import Table
 from recobeat.replay.report import Metrics, Report
 
 __all__ = ["Comparison", "compare", "print_comparison"]
+
+
+Unit = Literal["count", "share", "seconds"]
+Better = Literal["lower", "higher"]
 
 
 class Figure(msgspec.Struct, frozen=True):
@@ -19,6 +25,18 @@ class Figure(msgspec.Struct, frozen=True):
     """Relative change from baseline to candidate (-0.6 = 60 % fewer)."""
     claim: str
     """What the design note's "Performance Impact" section expects."""
+    unit: Unit = "count"
+    """How to show the values: a count, a share (shown as a percentage) or seconds."""
+    better: Better = "lower"
+    """Which direction is the improvement."""
+
+    @property
+    def verdict(self) -> str:
+        """``better``, ``worse`` or ``same``, for the candidate against the baseline."""
+        if self.candidate == self.baseline:
+            return "same"
+        improved = (self.candidate < self.baseline) == (self.better == "lower")
+        return "better" if improved else "worse"
 
 
 class Comparison(msgspec.Struct, frozen=True):
@@ -29,9 +47,17 @@ class Comparison(msgspec.Struct, frozen=True):
     figures: list[Figure]
 
 
-def _figure(name: str, baseline: float, candidate: float, claim: str = "") -> Figure:
+def _figure(
+    name: str,
+    baseline: float,
+    candidate: float,
+    claim: str = "",
+    *,
+    unit: Unit = "count",
+    better: Better = "lower",
+) -> Figure:
     change = round((candidate - baseline) / baseline, 6) if baseline else 0.0
-    return Figure(name, round(baseline, 6), round(candidate, 6), change, claim)
+    return Figure(name, round(baseline, 6), round(candidate, 6), change, claim, unit, better)
 
 
 def _share(part: float, whole: float) -> float:
@@ -55,25 +81,55 @@ def compare(baseline: Report, candidate: Report) -> Comparison:
             c.upstream_calls,
             "60-70% fewer API calls through caching",
         ),
-        _figure("lookups answered by the cache", cached(b), cached(c), "3x cache hits"),
         _figure(
-            "requests saved by deduplication (share)",
+            "lookups answered by the cache",
+            cached(b),
+            cached(c),
+            "3x cache hits",
+            unit="share",
+            better="higher",
+        ),
+        _figure(
+            "requests saved by deduplication",
             deduplicated(b),
             deduplicated(c),
             "20-30% fewer redundant requests",
+            unit="share",
+            better="higher",
         ),
         _figure("429 responses", b.rate_limited, c.rate_limited, "80%+ fewer 429s"),
         _figure(
-            "playlist latency p50 (s)",
+            "playlist latency p50",
             b.playlist_latency.p50,
             c.playlist_latency.p50,
             "40-50% faster for cached requests",
+            unit="seconds",
         ),
-        _figure("playlist latency p95 (s)", b.playlist_latency.p95, c.playlist_latency.p95),
+        _figure(
+            "playlist latency p95",
+            b.playlist_latency.p95,
+            c.playlist_latency.p95,
+            unit="seconds",
+        ),
     ]
     return Comparison(
         baseline.scenario, baseline.backend, baseline.profile, candidate.profile, figures
     )
+
+
+def _value(value: float, unit: Unit) -> str:
+    if unit == "share":
+        return f"{value:.1%}"
+    if unit == "seconds":
+        return f"{value:,.2f} s"
+    return f"{value:,.0f}"
+
+
+def _change(figure: Figure) -> str:
+    if figure.baseline == 0 and figure.candidate != 0:
+        return "from 0"  # no relative change from nothing
+    style = {"better": "green", "worse": "red", "same": "dim"}[figure.verdict]
+    return f"[{style}]{figure.change:+.0%} {figure.verdict}[/]"
 
 
 def print_comparison(comparison: Comparison, console: Console) -> None:
@@ -82,16 +138,19 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
         f"on {comparison.backend}"
     )
     table = Table(show_edge=False, pad_edge=False)
-    for column in (
-        "measure",
-        comparison.baseline,
-        comparison.candidate,
-        "change",
-        "the note claims",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("measure", "the note claims") else "right"
-        )
+    table.add_column("measure")
+    table.add_column("better if")
+    table.add_column(comparison.baseline, justify="right")
+    table.add_column(comparison.candidate, justify="right")
+    table.add_column(f"change ({comparison.candidate})", justify="right")
+    table.add_column("the note claims")
     for f in comparison.figures:
-        table.add_row(f.name, f"{f.baseline:g}", f"{f.candidate:g}", f"{f.change:+.0%}", f.claim)
+        table.add_row(
+            f.name,
+            f.better,
+            _value(f.baseline, f.unit),
+            _value(f.candidate, f.unit),
+            _change(f),
+            f.claim,
+        )
     console.print(table)

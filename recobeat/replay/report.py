@@ -53,7 +53,12 @@ class Metrics(msgspec.Struct, frozen=True):
     playlist_latency: LatencySummary
     peak_concurrency: int
     peak_requests_per_minute: int
-    """Most requests one client's traffic put in any 60 s window, at arrival."""
+    """Most requests of one upstream client arriving at the upstream in any 60 s window: what
+    the upstream's rate limit sees."""
+    peak_sent_per_minute: int
+    """Most requests one upstream client sent in any 60 s window: what the engine's budget
+    governs (``max_in_window`` with ``at = "sent"``). Network delay varies per request, so
+    arrivals can bunch closer than sends: the arrival figure may exceed this one (81 to 80)."""
     virtual_seconds: float
 
 
@@ -91,9 +96,12 @@ def metrics(run: RunResult) -> Metrics:
             counts[0] += ns.hits
             counts[1] += ns.negative_hits
             counts[2] += ns.misses
-    per_client: dict[str, list[float]] = {}
+    arrived: dict[str, list[float]] = {}
+    sent: dict[str, list[float]] = {}
     for record in run.log:
-        per_client.setdefault(record.client, []).append(record.arrival)
+        arrived.setdefault(record.client, []).append(record.arrival)
+        # As the window check counts sends: a request never sent counts at its arrival.
+        sent.setdefault(record.client, []).append(record.sent or record.arrival)
     return Metrics(
         arrivals=len(run.arrivals),
         completed=len(run.outcomes),
@@ -122,10 +130,15 @@ def metrics(run: RunResult) -> Metrics:
             max=_r(latencies[-1]) if latencies else 0.0,
         ),
         peak_concurrency=max((s.engine.concurrency.peak for s in run.stats), default=0),
-        peak_requests_per_minute=max(
-            (peak_window(sorted(times), 60.0)[0] for times in per_client.values()), default=0
-        ),
+        peak_requests_per_minute=_peak_per_minute(arrived),
+        peak_sent_per_minute=_peak_per_minute(sent),
         virtual_seconds=_r(run.finished_at),
+    )
+
+
+def _peak_per_minute(times_by_client: dict[str, list[float]]) -> int:
+    return max(
+        (peak_window(sorted(times), 60.0)[0] for times in times_by_client.values()), default=0
     )
 
 
@@ -159,6 +172,12 @@ def print_report(report: Report, console: Console, *, wall_seconds: float | None
         f"registry lookups avoided {m.registry_lookups_avoided}\n"
         f"  cache hit rates: {rates or 'n/a'}\n"
         f"  playlist latency p50 {lat.p50:.2f} s, p95 {lat.p95:.2f} s, p99 {lat.p99:.2f} s "
-        f"(n={lat.count}); peak concurrency {m.peak_concurrency}, "
-        f"peak requests/min {m.peak_requests_per_minute}"
+        f"(n={lat.count}); peak concurrency {m.peak_concurrency}\n"
+        f"  busiest 60 s of one client: {m.peak_sent_per_minute} sent, "
+        f"{m.peak_requests_per_minute} arrived at the upstream"
+        + (
+            " (network delay varies: arrivals bunch closer than sends)"
+            if m.peak_requests_per_minute != m.peak_sent_per_minute
+            else ""
+        )
     )

@@ -154,3 +154,54 @@ def test_the_json_output_still_round_trips(tmp_path: Path) -> None:
     assert main(["replay", str(write(tmp_path, TINY)), "--json", str(out)]) == 0
     decoded = msgspec.json.decode(out.read_bytes(), type=command.ReplayOutput)
     assert [r.scenario for r in decoded.reports] == ["tiny"]
+
+
+# -- what the tables say --------------------------------------------------------------------------
+
+
+def test_the_comparison_shows_percentages_and_which_way_is_better() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from recobeat.replay.compare import Comparison, Figure, print_comparison
+
+    figures = [
+        Figure("upstream calls", 1000, 400, -0.6, "fewer", "count", "lower"),
+        Figure("lookups answered by the cache", 0.238431, 0.715115, 2.0, "", "share", "higher"),
+        Figure("429 responses", 0, 3, 0.0, "", "count", "lower"),
+        Figure("playlist latency p50", 2.5, 3.0, 0.2, "", "seconds", "lower"),
+    ]
+    out = StringIO()
+    print_comparison(
+        Comparison("s", "asyncio", "original", "tuned", figures), Console(file=out, width=200)
+    )
+    rows = {line.split("│")[0].strip(): line for line in out.getvalue().splitlines()}
+    assert "0.715115" not in out.getvalue()
+    assert [c.strip() for c in rows["upstream calls"].split("│")[1:5]] == [
+        "lower",
+        "1,000",
+        "400",
+        "-60% better",
+    ]
+    cache = [c.strip() for c in rows["lookups answered by the cache"].split("│")[1:5]]
+    assert cache == ["higher", "23.8%", "71.5%", "+200% better"]
+    assert [c.strip() for c in rows["429 responses"].split("│")[3:5]] == ["3", "from 0"]
+    assert [c.strip() for c in rows["playlist latency p50"].split("│")[2:5]] == [
+        "2.50 s",
+        "3.00 s",
+        "+20% worse",
+    ]
+
+
+def test_the_report_names_both_per_minute_peaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.json"
+    text = TINY + "[expect]\nmax_in_window = [{ limit = 80, window = 60, at = 'sent' }]\n"
+    assert main(["replay", str(write(tmp_path, text)), "--json", str(out)]) == 0
+    metrics = msgspec.json.decode(out.read_bytes())["reports"][0]["metrics"]
+    assert (metrics["peak_sent_per_minute"], metrics["peak_requests_per_minute"]) == (3, 3)
+    printed = capsys.readouterr().out
+    assert "max requests per 60 s (client, at sent)" in printed
+    assert "busiest 60 s of one client: 3 sent, 3 arrived at the upstream" in printed
