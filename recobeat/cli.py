@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 
@@ -132,8 +132,16 @@ def _load_config(path: Path) -> SimulatorConfig:
         raise ValueError(f"{path}: not UTF-8 text: {exc.reason}") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors in the house form: one line, no usage block (``--help`` has it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Subcommand parsers are made of the same class, so theirs say ``recobeat serve: ...``.
+    parser = _Parser(
         prog="recobeat", description="RecoBeat tools: the simulated ReccoBeats API and friends."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")

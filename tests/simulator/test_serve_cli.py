@@ -136,3 +136,22 @@ def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
         if not selector.select(timeout):
             raise AssertionError(f"no output within {timeout} s")
     return process.stdout.readline()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["serve", "--port", "eighty"], "recobeat serve: argument --port: invalid int value"),
+        (["replay", "--backend", "curio", "x"], "recobeat replay: argument --backend"),
+        (["plan"], "recobeat: argument COMMAND: invalid choice"),
+        ([], "recobeat: the following arguments are required: COMMAND"),
+    ],
+)
+def test_a_malformed_command_line_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(says) and err.count("\n") == 1
