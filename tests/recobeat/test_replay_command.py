@@ -49,6 +49,17 @@ def test_the_bundled_scenarios_are_the_repository_s() -> None:
     assert load_scenario(bundled["burst"]).name == "burst"
 
 
+def test_an_installed_wheel_s_scenarios_come_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packaged = tmp_path / "scenarios"
+    packaged.mkdir()
+    write(packaged, TINY, "tiny.toml")
+    write(packaged, "not a scenario", "notes.txt")
+    monkeypatch.setattr(library, "files", lambda package: tmp_path)
+    assert library.bundled_scenarios() == {"tiny": packaged / "tiny.toml"}
+
+
 def test_list_names_each_bundled_scenario_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
