@@ -11,7 +11,8 @@ Measures, on a real (not virtual) event loop, ``anyio.run(..., backend=...)`` on
    ``min_interval=0``) against an uncontended ``aiolimiter.AsyncLimiter.acquire``;
 3. ``engine.singleflight.SingleFlight.do`` with 1,000 concurrent identical callers, per caller and
    including the cost of spawning the caller's task, against the "dict of futures under an
-   ``asyncio.Lock``" pattern of the seed's original backend.
+   ``asyncio.Lock``" pattern of the MoodList backend described by the design note (its
+   "Backend Performance Optimizations"; see docs/workload.md).
 
 Method: each micro case awaits the operation ``--iterations`` times in a plain ``for`` loop timed
 with ``time.perf_counter_ns``, with the garbage collector off (cases slower than 1 µs run fewer
@@ -200,8 +201,9 @@ def baseline_cache_loops() -> dict[str, Loop]:
 
 #: Never limits: a 10**9-per-second rule (its deque never fills) and no minimum interval.
 UNLIMITED = RateLimitConfig(rules=(WindowRule(limit=10**9, window=1.0),), min_interval=0.0)
-#: The seed's shape (one 80-grant window) in its steady state, where the window is full and every
-#: grant compares with the oldest one, but with a 1 µs window so that it never limits either.
+#: The design note's shape (one 80-grant window) in its steady state, where the window is full
+#: and every grant compares with the oldest one, but with a 1 µs window so that it never limits
+#: either.
 FULL_WINDOW = RateLimitConfig(rules=(WindowRule(limit=80, window=1e-6),), min_interval=0.0)
 
 
@@ -246,7 +248,7 @@ Do = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 
 class LockedFlights:
-    """The seed's original deduplication: a dict of futures guarded by an ``asyncio.Lock``.
+    """The design note's deduplication: a dict of futures guarded by an ``asyncio.Lock``.
 
     The first caller creates the future and runs ``fn`` itself; later callers await the future.
     Not cancellation-safe: cancelling the first caller cancels the work for every caller, and

@@ -1,8 +1,8 @@
 """Requests per wall second through the simulator, in virtual time, on both backends.
 
-    /tmp/venv/bin/python bench/bench_simulator.py [--requests 20000] [--repeat 3]
+    python bench/bench_simulator.py [--requests 20000] [--repeat 3]
 
-A realistic mix (workload.md): per generation, one ``GET /v1/track`` lookup of Zipf-drawn seeds,
+A realistic mix: per generation, one ``GET /v1/track`` lookup of Zipf-drawn seeds,
 per-seed audio features, recommendations in chunks of 5 seeds, candidate audio features, one
 artist lookup and sometimes an artist search. Requests are issued by 50 concurrent workers, with
 the default latency model and limits lifted (each worker is its own client and the burst rule
@@ -10,7 +10,8 @@ would otherwise dominate). Two paths: ``httpx`` through :class:`SimulatorTranspo
 ``direct`` calls to ``RecoBeatSimulator.exchange``; and, for reference, two floors on the same
 URLs: httpx to a constant ``MockTransport`` response (httpx alone, no event-loop switches), and
 httpx to a constant response after the same two virtual sleeps per request as the simulator's
-(httpx plus the event loop: what no transport can go below).
+(httpx plus the event loop: what no transport can go below). The mix follows one playlist
+generation as docs/workload.md describes it.
 """
 
 from __future__ import annotations
