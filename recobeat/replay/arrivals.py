@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Iterator
 
 from recobeat.replay.scenario import Arrivals, Burst, Poisson, Ramp, Times
 from simulator.seeded import digest
 
-__all__ = ["arrival_times", "rng_for"]
+__all__ = ["arrival_times", "iter_arrival_times", "rng_for"]
 
 
 def rng_for(seed: int, *parts: object) -> random.Random:
@@ -18,11 +19,20 @@ def rng_for(seed: int, *parts: object) -> random.Random:
 
 def arrival_times(process: Arrivals, *, duration: float, rng: random.Random) -> list[float]:
     """Sorted instants (seconds from the start) of ``process`` within ``duration``."""
+    return list(iter_arrival_times(process, duration=duration, rng=rng))
+
+
+def iter_arrival_times(
+    process: Arrivals, *, duration: float, rng: random.Random
+) -> Iterator[float]:
+    """The instants of :func:`arrival_times` in increasing order, drawn as they are consumed:
+    a Poisson stream of a million arrivals never sits in memory (bursts and explicit times are
+    as long as the scenario file says, and are sorted)."""
     if isinstance(process, Times):
-        return sorted(t for t in process.at if t <= duration)
+        return iter(sorted(t for t in process.at if t <= duration))
     if isinstance(process, Burst):
         times = [process.start + rng.random() * process.within for _ in range(process.count)]
-        return sorted(t for t in times if t <= duration)
+        return iter(sorted(t for t in times if t <= duration))
     end = duration if process.end is None else min(process.end, duration)
     if isinstance(process, Poisson):
         return _poisson(rng, process.start, end, lambda _: process.per_minute / 60)
@@ -34,16 +44,17 @@ def arrival_times(process: Arrivals, *, duration: float, rng: random.Random) -> 
     )
 
 
-def _poisson(rng: random.Random, start: float, end: float, rate) -> list[float]:  # type: ignore[no-untyped-def]
+def _poisson(
+    rng: random.Random, start: float, end: float, rate: Callable[[float], float]
+) -> Iterator[float]:
     """A (non-homogeneous) Poisson process by thinning against its peak rate."""
     peak = max(rate(start), rate(end))
     if peak <= 0:
-        return []
-    times: list[float] = []
+        return
     t = start
     while True:
         t += -math.log(1.0 - rng.random()) / peak
         if t > end:
-            return times
+            return
         if rng.random() * peak <= rate(t):
-            times.append(t)
+            yield t

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
-from engine.cache import namespace_of
+from recobeat.replay.audit import EVIDENCE
 from recobeat.replay.runner import RunResult
 from recobeat.replay.scenario import Bound, WindowExpect
 from simulator import RequestRecord
@@ -21,7 +21,7 @@ from simulator import RequestRecord
 __all__ = ["Check", "check_all", "peak_window", "percentile"]
 
 _EPS = 1e-9
-_EVIDENCE = 5
+_EVIDENCE = EVIDENCE
 
 
 class Check(msgspec.Struct, frozen=True):
@@ -57,7 +57,7 @@ def check_all(run: RunResult) -> list[Check]:
         checks.append(_ttl(run))
     if expect.no_duplicate_in_flight:
         checks.append(_duplicates(run))
-    latencies = sorted(o.latency for o in run.outcomes if o.kind == "playlist" and not o.error)
+    latencies = run.playlist_latencies
     for name, limit in sorted(expect.playlist_latency.items()):
         value = latencies[-1] if name == "max" and latencies else percentile(latencies, name)
         checks.append(_bounded(f"playlist latency {name} (s)", value, Bound(max=limit)))
@@ -67,7 +67,7 @@ def check_all(run: RunResult) -> list[Check]:
         )
     # Always checked: a replay whose generations failed must not pass by saying nothing about
     # failures; a scenario that means to show them says so (``failed = { min = 1 }``).
-    failed = sum(1 for o in run.outcomes if o.error)
+    failed = run.failed
     checks.append(_bounded("failed generations/calls", failed, expect.failed or Bound(max=0)))
     return checks
 
@@ -124,8 +124,8 @@ def _bounded(name: str, value: float, bound: Bound) -> Check:
 
 
 def _finished(run: RunResult) -> Check:
-    missing = len(run.arrivals) - len(run.outcomes)
-    evidence = [f"{missing} of {len(run.arrivals)} arrivals unfinished"] if run.timed_out else []
+    missing = run.arrivals - run.completed
+    evidence = [f"{missing} of {run.arrivals} arrivals unfinished"] if run.timed_out else []
     return Check(
         "replay finished within the horizon",
         not run.timed_out,
@@ -199,41 +199,16 @@ def _retry_after(run: RunResult) -> Check:
 
 
 def _ttl(run: RunResult) -> Check:
-    """Entries are never served past their TTL; a key is never stored again before its TTL
-    unless it was evicted. The TTL is the policy's (checked against each store's expiry)."""
-    policy = run.config.engine.cache.ttl
-    problems: list[str] = []
-    checked = 0
-    for events in run.cache_events:
-        stored: dict[str, tuple[float, float]] = {}
-        for event in events:
-            checked += 1
-            if event.kind == "evict":
-                stored.pop(event.key, None)
-            elif event.kind == "store":
-                ttl = policy.for_namespace(namespace_of(event.key))
-                applied = event.expires_at - event.at
-                if not any(
-                    t is not None and abs(applied - t) < 1e-6 for t in (ttl.ttl, ttl.missing_ttl)
-                ):
-                    problems.append(f"{event.key}: stored for {applied:.3f} s, not its TTL")
-                previous = stored.get(event.key)
-                if previous is not None and event.at < previous[1] - _EPS:
-                    problems.append(
-                        f"{event.key}: stored at {previous[0]:.3f} and again at {event.at:.3f}, "
-                        f"before its expiry at {previous[1]:.3f}"
-                    )
-                stored[event.key] = (event.at, event.expires_at)
-            else:
-                previous = stored.get(event.key)
-                if previous is None or event.at >= previous[1] - _EPS:
-                    problems.append(f"{event.key}: served at {event.at:.3f} past its TTL")
+    """Entries are never served past their TTL, nor stored again before it unless evicted:
+    audited per store while the replay ran (:class:`~recobeat.replay.audit.TtlAudit`)."""
+    violations = sum(audit.violations for audit in run.ttl)
+    checked = sum(audit.checked for audit in run.ttl)
     return Check(
         "TTL policies",
-        not problems,
-        f"{len(problems)} violations in {checked} cache events",
+        not violations,
+        f"{violations} violations in {checked} cache events",
         "0 violations",
-        problems[:_EVIDENCE],
+        [line for audit in run.ttl for line in audit.evidence][:_EVIDENCE],
     )
 
 

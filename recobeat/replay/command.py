@@ -12,6 +12,7 @@ from rich.console import Console
 
 from recobeat.replay.compare import Comparison, compare, print_comparison
 from recobeat.replay.library import bundled_scenarios, describe, resolve
+from recobeat.replay.progress import progress_display
 from recobeat.replay.report import Report, build_report, print_report
 from recobeat.replay.runner import run_scenario
 from recobeat.replay.scenario import Scenario, ScenarioError, load_scenario
@@ -135,7 +136,11 @@ def _check_writable(path: Path) -> None:
 
 def _run(scenario: Scenario, backend: str, profile: str | None, console: Console) -> Report:
     started = time.perf_counter()
-    report = build_report(run_scenario(scenario, backend, profile=profile))  # type: ignore[arg-type]
+    label = f"{scenario.name} on {backend}" + (f" ({profile})" if profile else "")
+    # A progress bar on a terminal only: never in a pipe, a CI log or the report.
+    with progress_display(console, label) as progress:
+        run = run_scenario(scenario, backend, profile=profile, progress=progress)  # type: ignore[arg-type]
+    report = build_report(run)
     print_report(report, console, wall_seconds=time.perf_counter() - started)
     return report
 

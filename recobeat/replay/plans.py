@@ -1,23 +1,25 @@
-"""Every arrival of a scenario, with all of its random choices made up front.
+"""Every arrival of a scenario, with all of its random choices fixed in advance.
 
 Arrival instants are strictly increasing (ties are moved 1 us apart) and each arrival's choices
-come from a generator seeded by ``(scenario seed, stream, index)``: no draw happens inside the
-concurrent replay, so the schedule of tasks cannot change what is asked.
+come from a generator seeded by ``(scenario seed, stream, index)``: no draw depends on what the
+concurrent replay did, so the schedule of tasks cannot change what is asked, and planning each
+arrival only when it is reached (:func:`iter_arrivals`) gives the same arrivals as up front.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from recobeat.replay.arrivals import arrival_times, rng_for
+from recobeat.replay.arrivals import iter_arrival_times, rng_for
 from recobeat.replay.scenario import PlaylistStream, RequestStream, Scenario, SeedPoolSpec
 from recobeat.targets import AudioTargets
 from recobeat.workload import PlaylistPlan
 from simulator import Catalog, SeedPool
 
-__all__ = ["Arrival", "RequestPlan", "plan_arrivals"]
+__all__ = ["Arrival", "RequestPlan", "iter_arrivals", "plan_arrivals"]
 
 _TIE = 1e-6
 
@@ -39,8 +41,18 @@ class Arrival(msgspec.Struct, frozen=True):
 
 def plan_arrivals(scenario: Scenario, catalog: Catalog) -> list[Arrival]:
     """All arrivals of ``scenario``, in order of their (strictly increasing) instants."""
-    drafts: list[tuple[float, int, int, str, PlaylistPlan | RequestPlan]] = []
+    return list(iter_arrivals(scenario, catalog))
+
+
+def iter_arrivals(scenario: Scenario, catalog: Catalog) -> Iterator[Arrival]:
+    """The arrivals of :func:`plan_arrivals`, one at a time: a replay holds only the next one.
+
+    Each stream's instants come lazily from its own generator and are merged by
+    ``(instant, stream, index)``, the order a full sort gives; an arrival's work is planned
+    when it is reached, from its own generator, so the result is the same as up front.
+    """
     pools: dict[SeedPoolSpec, SeedPool] = {}
+    streams: list[Iterator[tuple[float, int, int]]] = []
     for s, stream in enumerate(scenario.workload):
         spec = stream.seed_pool
         if spec not in pools:
@@ -52,27 +64,29 @@ def plan_arrivals(scenario: Scenario, catalog: Catalog) -> list[Arrival]:
                 unknown_size=spec.unknown_size,
                 seed=scenario.seed,
             )
-        times = arrival_times(
+        times = iter_arrival_times(
             stream.arrivals, duration=scenario.duration, rng=rng_for(scenario.seed, "arrivals", s)
         )
-        for i, at in enumerate(times):
-            name = f"{stream.name}-{i}"
-            if isinstance(stream, PlaylistStream):
-                work: PlaylistPlan | RequestPlan = _playlist(
-                    scenario.seed, s, i, name, stream, pools[spec]
-                )
-            else:
-                work = _request(scenario.seed, s, i, stream, pools[spec], catalog)
-            drafts.append((at, s, i, name, work))
-    drafts.sort(key=lambda d: (d[0], d[1], d[2]))
-    arrivals: list[Arrival] = []
+        streams.append(_tagged(times, s))
     last = -1.0
     count = scenario.instances.count
-    for k, (at, s, _, name, work) in enumerate(drafts):
+    for k, (at, s, i) in enumerate(heapq.merge(*streams)):
+        stream = scenario.workload[s]
+        name = f"{stream.name}-{i}"
+        pool = pools[stream.seed_pool]
+        if isinstance(stream, PlaylistStream):
+            work: PlaylistPlan | RequestPlan = _playlist(scenario.seed, s, i, name, stream, pool)
+        else:
+            work = _request(scenario.seed, s, i, stream, pool, catalog)
         at = max(at, last + _TIE)
         last = at
-        arrivals.append(Arrival(name, at, scenario.workload[s].name, k % count, work))
-    return arrivals
+        yield Arrival(name, at, stream.name, k % count, work)
+
+
+def _tagged(times: Iterator[float], s: int) -> Iterator[tuple[float, int, int]]:
+    # A function, not a generator expression in the loop: that one would read ``s`` late.
+    for i, at in enumerate(times):
+        yield at, s, i
 
 
 def _between(rng, bounds: Sequence[float]) -> float:  # type: ignore[no-untyped-def]

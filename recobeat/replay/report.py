@@ -88,7 +88,7 @@ def build_report(run: RunResult) -> Report:
 
 
 def metrics(run: RunResult) -> Metrics:
-    latencies = sorted(o.latency for o in run.outcomes if o.kind == "playlist" and not o.error)
+    latencies = run.playlist_latencies
     cache: dict[str, list[int]] = {}
     for stats in run.stats:
         for name, ns in stats.engine.cache.namespaces.items():
@@ -103,9 +103,9 @@ def metrics(run: RunResult) -> Metrics:
         # As the window check counts sends: a request never sent counts at its arrival.
         sent.setdefault(record.client, []).append(record.sent or record.arrival)
     return Metrics(
-        arrivals=len(run.arrivals),
-        completed=len(run.outcomes),
-        failed=sum(1 for o in run.outcomes if o.error),
+        arrivals=run.arrivals,
+        completed=run.completed,
+        failed=run.failed,
         upstream_calls=len(run.log),
         upstream_by_endpoint=dict(sorted(Counter(str(r.endpoint) for r in run.log).items())),
         upstream_outcomes=dict(sorted(Counter(r.outcome for r in run.log).items())),

@@ -4,6 +4,11 @@ One task starts each arrival at its instant (cheaper than thousands of sleeping 
 instance is a :class:`~recobeat.client.RecoBeatClient` with its own engine and memory cache,
 or a shared store and rate budget as the scenario says. The whole replay runs inside
 ``anyio.fail_after(horizon)``: a deadlock fails fast instead of hanging.
+
+Memory stays flat per arrival: arrivals are planned as they are reached, each outcome is folded
+into counts and a latency as it finishes, and the cache events into :class:`TtlAudit` s as they
+happen. What a :class:`RunResult` keeps per arrival is one float (a playlist's latency); the
+simulator's request log grows with upstream calls, which the rate budget bounds per second.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import anyio
 import msgspec
 
 from engine import Engine, MemoryStore, SingleFlight, Store, VirtualClock
-from engine.cache.events import CacheEvent
 from engine.shared import (
     DistributedFlight,
     InProcessRedis,
@@ -29,50 +33,70 @@ from engine.virtual import Backend, run_virtual
 from recobeat.cache_types import recobeat_types
 from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig, HttpConfig
-from recobeat.replay.plans import Arrival, RequestPlan, plan_arrivals
+from recobeat.replay.audit import TtlAudit
+from recobeat.replay.plans import Arrival, RequestPlan, iter_arrivals
+from recobeat.replay.progress import ProgressCallback, ReplayProgress
 from recobeat.replay.scenario import Scenario
 from recobeat.stats import ClientStats
 from recobeat.workload import PlaylistPlan, generate_playlist
 from simulator import Catalog, CatalogConfig, RecoBeatSimulator, RequestRecord, SimulatorTransport
 
-__all__ = ["Outcome", "RunResult", "catalog_for", "run_scenario"]
+__all__ = ["RunResult", "catalog_for", "run_scenario"]
 
 _BASE_URL = "http://recobeat.replay"
 _SETTLE = 1e-6
 
 
-class Outcome(msgspec.Struct, frozen=True):
-    id: str
-    stream: str
-    kind: str
-    """``playlist`` or the raw call's name."""
-    instance: int
-    started: float
-    finished: float
-    error: str | None
-
-    @property
-    def latency(self) -> float:
-        return self.finished - self.started
-
-
 class RunResult(msgspec.Struct):
-    """Everything a replay produced; checks and the report are computed from it."""
+    """What a replay produced that checks and the report need; computed from it."""
 
     scenario: Scenario
     backend: str
     profile: str
     config: ClientConfig
-    arrivals: list[Arrival]
-    outcomes: list[Outcome]
-    """Sorted by arrival id, whatever order they finished in."""
+    arrivals: int
+    """Arrivals planned (also those a timeout left unstarted)."""
+    completed: int
+    """Arrivals that finished, with or without an error."""
+    failed: int
+    playlist_latencies: list[float]
+    """Seconds each playlist generation that succeeded took, sorted."""
     log: list[RequestRecord]
     stats: list[ClientStats]
     """Per instance."""
-    cache_events: list[list[CacheEvent]]
-    """Per store (one when the store is shared)."""
+    ttl: list[TtlAudit]
+    """The cache events, audited per store (one when the store is shared)."""
     finished_at: float
     timed_out: bool
+
+
+class _Tally:
+    """The outcomes folded as arrivals finish, and the progress calls, throttled."""
+
+    __slots__ = ("completed", "failed", "horizon", "latencies", "next_tick", "progress", "started")
+
+    def __init__(self, horizon: float, progress: ProgressCallback | None) -> None:
+        self.started = 0
+        self.completed = 0
+        self.failed = 0
+        self.latencies: list[float] = []
+        self.horizon = horizon
+        self.progress = progress
+        self.next_tick = 0.0
+
+    def finish(self, kind: str, started: float, finished: float, error: str | None) -> None:
+        self.completed += 1
+        if error is not None:
+            self.failed += 1
+        elif kind == "playlist":
+            self.latencies.append(finished - started)
+        self.tick(finished)
+
+    def tick(self, now: float) -> None:
+        # Cheap when nobody watches, and at most about a hundred calls when someone does.
+        if self.progress is not None and now >= self.next_tick:
+            self.next_tick = now + self.horizon / 100
+            self.progress(ReplayProgress(now, self.horizon, self.started, self.completed))
 
 
 @functools.cache
@@ -81,12 +105,25 @@ def catalog_for(config: CatalogConfig, seed: int) -> Catalog:
     return Catalog(config, seed=seed)
 
 
-def run_scenario(scenario: Scenario, backend: Backend, *, profile: str | None = None) -> RunResult:
-    """Replay ``scenario`` on ``backend`` in virtual time (deterministic for its seed)."""
-    return run_virtual(_replay, scenario, backend, profile, backend=backend, seed=scenario.seed)
+def run_scenario(
+    scenario: Scenario,
+    backend: Backend,
+    *,
+    profile: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Replay ``scenario`` on ``backend`` in virtual time (deterministic for its seed).
+
+    ``progress``, when given, is called as virtual time advances (about each 1 % of the
+    horizon, when an arrival starts or finishes) and once at the end with ``finished=True``."""
+    return run_virtual(
+        _replay, scenario, backend, profile, progress, backend=backend, seed=scenario.seed
+    )
 
 
-async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunResult:
+async def _replay(
+    scenario: Scenario, backend: str, profile: str | None, progress: ProgressCallback | None
+) -> RunResult:
     config = scenario.client_config(profile)
     # Simultaneous requests go in key order, not the event loop's: the same report on both
     # backends (see RateLimitConfig.settle).
@@ -99,41 +136,42 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
     clock = VirtualClock()
     catalog = catalog_for(scenario.upstream.catalog, scenario.upstream.seed)
     sim = RecoBeatSimulator(scenario.upstream, clock=clock, catalog=catalog)
-    arrivals = plan_arrivals(scenario, catalog)
+    arrivals = iter_arrivals(scenario, catalog)
     instances = scenario.instances
     engine_config = config.engine
-    event_logs: list[list[CacheEvent]] = []
+    audits: list[TtlAudit] = []
     # Shared state lives in the in-process twin of Redis: the same semantics, no real I/O.
     twin = InProcessRedis(clock=clock)
     tier = SharedTierConfig(time_source="client")
-    shared_events: list[CacheEvent] = []
+    shared_audit = TtlAudit(engine_config.cache.ttl)
     budget = (
         RedisRateLimiter(twin, engine_config.rate, clock=clock, settings=tier)
         if instances.shared_budget
         else None
     )
 
-    def new_instance_store() -> tuple[Store, list[CacheEvent], SingleFlight | None]:
+    def new_instance_store() -> tuple[Store, TtlAudit, SingleFlight | None]:
         """An instance's own LRU, or, when instances share a store, its LRU in front of the
         shared tier, with cross-instance deduplication. Cache events are audited per store: the
-        shared tier's are one log (an LRU eviction in front of it loses nothing)."""
+        shared tier's are one stream (an LRU eviction in front of it loses nothing)."""
         capacity = engine_config.cache.capacity
         if not instances.shared_store:
-            events: list[CacheEvent] = []
-            event_logs.append(events)
-            return MemoryStore(capacity, clock=clock, observer=events.append), events, None
-        if not event_logs:
-            event_logs.append(shared_events)
+            audit = TtlAudit(engine_config.cache.ttl)
+            audits.append(audit)
+            return MemoryStore(capacity, clock=clock, observer=audit), audit, None
+        if not audits:
+            audits.append(shared_audit)
         shared = RedisStore(twin, clock=clock, registry=recobeat_types(), config=tier)
         store = TieredStore(MemoryStore(capacity, clock=clock), shared, clock=clock, config=tier)
-        return store, shared_events, DistributedFlight(twin, store, clock=clock, settings=tier)
+        return store, shared_audit, DistributedFlight(twin, store, clock=clock, settings=tier)
 
-    outcomes: dict[str, Outcome] = {}
+    tally = _Tally(scenario.horizon, progress)
+    planned = 0
     clients: list[RecoBeatClient] = []
     with anyio.move_on_after(scenario.horizon) as guard:
         async with AsyncExitStack() as stack:
             for k in range(instances.count):
-                store, events, flights = new_instance_store()
+                store, audit, flights = new_instance_store()
                 engine = await stack.enter_async_context(
                     Engine(
                         engine_config,
@@ -141,7 +179,7 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
                         store=store,
                         seed=scenario.seed * 1_000 + k,
                         rate_limiter=budget,
-                        observer=events.append,
+                        observer=audit,
                         flights=flights,
                     )
                 )
@@ -160,36 +198,40 @@ async def _replay(scenario: Scenario, backend: str, profile: str | None) -> RunR
                 )
             async with anyio.create_task_group() as tg:
                 for arrival in arrivals:
+                    planned += 1
                     await anyio.sleep_until(arrival.at)
-                    tg.start_soon(_perform, clients[arrival.instance], arrival, outcomes)
+                    tally.started += 1
+                    tally.tick(arrival.at)
+                    tg.start_soon(_perform, clients[arrival.instance], arrival, tally)
+    finished_at = clock.monotonic()
+    if progress is not None:
+        progress(
+            ReplayProgress(finished_at, scenario.horizon, tally.started, tally.completed, True)
+        )
+    # A timeout leaves arrivals unplanned: count them, as the report counts every arrival.
+    planned += sum(1 for _ in arrivals)
     return RunResult(
         scenario=scenario,
         backend=backend,
         profile=profile or str(scenario.engine.get("profile", "tuned")),
         config=config,
-        arrivals=arrivals,
-        outcomes=[outcomes[a.id] for a in arrivals if a.id in outcomes],
+        arrivals=planned,
+        completed=tally.completed,
+        failed=tally.failed,
+        playlist_latencies=sorted(tally.latencies),
         log=sim.log.records(),
         stats=[client.stats() for client in clients],
-        cache_events=event_logs,
-        finished_at=clock.monotonic(),
+        ttl=audits,
+        finished_at=finished_at,
         timed_out=guard.cancelled_caught,
     )
 
 
-async def _perform(client: RecoBeatClient, arrival: Arrival, outcomes: dict[str, Outcome]) -> None:
+async def _perform(client: RecoBeatClient, arrival: Arrival, tally: _Tally) -> None:
     work = arrival.work
     if isinstance(work, PlaylistPlan):
         result = await generate_playlist(client, work)
-        outcomes[arrival.id] = Outcome(
-            arrival.id,
-            arrival.stream,
-            "playlist",
-            arrival.instance,
-            result.started,
-            result.finished,
-            result.error,
-        )
+        tally.finish("playlist", result.started, result.finished, result.error)
         return
     started = anyio.current_time()
     error: str | None = None
@@ -197,15 +239,7 @@ async def _perform(client: RecoBeatClient, arrival: Arrival, outcomes: dict[str,
         await _call(client, work)
     except Exception as exc:
         error = type(exc).__name__
-    outcomes[arrival.id] = Outcome(
-        arrival.id,
-        arrival.stream,
-        work.call,
-        arrival.instance,
-        started,
-        anyio.current_time(),
-        error,
-    )
+    tally.finish(work.call, started, anyio.current_time(), error)
 
 
 async def _call(client: RecoBeatClient, plan: RequestPlan) -> Any:

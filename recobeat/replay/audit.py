@@ -1,0 +1,58 @@
+"""Audits that fold what a replay observes as it happens, so that a long replay keeps counts and
+a few lines of evidence instead of every event."""
+
+from __future__ import annotations
+
+from engine.cache import TtlPolicy, namespace_of
+from engine.cache.events import CacheEvent
+
+__all__ = ["EVIDENCE", "TtlAudit"]
+
+EVIDENCE = 5
+"""Lines of evidence a failed check shows."""
+_EPS = 1e-9
+
+
+class TtlAudit:
+    """The TTL rules over one store's :class:`CacheEvent` stream, as a cache observer: entries
+    are never served past their TTL, and a key is never stored again before its TTL unless it
+    was evicted. The TTL is the policy's (checked against the store's expiry). It keeps the
+    latest store of each key, the counts and the first :data:`EVIDENCE` problems."""
+
+    __slots__ = ("_policy", "_stored", "checked", "evidence", "violations")
+
+    def __init__(self, policy: TtlPolicy) -> None:
+        self._policy = policy
+        self._stored: dict[str, tuple[float, float]] = {}
+        self.checked = 0
+        self.violations = 0
+        self.evidence: list[str] = []
+
+    def __call__(self, event: CacheEvent) -> None:
+        self.checked += 1
+        stored = self._stored
+        if event.kind == "evict":
+            stored.pop(event.key, None)
+        elif event.kind == "store":
+            ttl = self._policy.for_namespace(namespace_of(event.key))
+            applied = event.expires_at - event.at
+            if not any(
+                t is not None and abs(applied - t) < 1e-6 for t in (ttl.ttl, ttl.missing_ttl)
+            ):
+                self._problem(f"{event.key}: stored for {applied:.3f} s, not its TTL")
+            previous = stored.get(event.key)
+            if previous is not None and event.at < previous[1] - _EPS:
+                self._problem(
+                    f"{event.key}: stored at {previous[0]:.3f} and again at {event.at:.3f}, "
+                    f"before its expiry at {previous[1]:.3f}"
+                )
+            stored[event.key] = (event.at, event.expires_at)
+        else:
+            previous = stored.get(event.key)
+            if previous is None or event.at >= previous[1] - _EPS:
+                self._problem(f"{event.key}: served at {event.at:.3f} past its TTL")
+
+    def _problem(self, line: str) -> None:
+        self.violations += 1
+        if len(self.evidence) < EVIDENCE:
+            self.evidence.append(line)
