@@ -66,12 +66,19 @@ def _serve(args: argparse.Namespace) -> int:
     from engine.clock import SystemClock
     from engine.errors import EngineError
     from simulator.config import SimulatorConfig
-    from simulator.server import serve_http
     from simulator.service import RecoBeatSimulator
 
     def fail(problem: str) -> int:
         print(f"recobeat serve: {problem}", file=sys.stderr)
         return 2
+
+    try:
+        # The one part of the command that needs an extra: simulator.serve_http names it.
+        import simulator
+
+        serve_http = simulator.serve_http
+    except ModuleNotFoundError as exc:
+        return fail(str(exc))
 
     # Checked before the catalog is built, which takes a while, and named as the user wrote it.
     if not 0 <= args.port <= 65535:

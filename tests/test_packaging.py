@@ -107,3 +107,14 @@ def test_an_extra_that_is_missing_names_itself(code: str, extra: str) -> None:
     done = _run_without_extras(code)
     assert done.returncode == 1
     assert f"pip install 'recobeat-engine[{extra}]'" in done.stderr.splitlines()[-1]
+
+
+def test_serve_without_its_extra_says_which_to_install_in_one_line() -> None:
+    done = _run_without_extras(
+        "from recobeat.cli import main\nraise SystemExit(main(['serve', '--port', '0']))"
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "recobeat serve: serving the simulator over HTTP needs hypercorn: "
+        "pip install 'recobeat-engine[server]'"
+    ]
