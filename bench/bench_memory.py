@@ -24,9 +24,9 @@ from pathlib import Path
 
 import msgspec
 
-from recobeat.replay.report import build_report
-from recobeat.replay.runner import catalog_for, run_scenario
-from recobeat.replay.scenario import Poisson, RequestStream, Scenario
+from simulator.replay.report import build_report
+from simulator.replay.runner import catalog_for, run_scenario
+from simulator.replay.scenario import Poisson, RequestStream, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATION = 3600.0

@@ -16,9 +16,9 @@ import statistics
 import time
 from pathlib import Path
 
-from recobeat.replay.report import build_report
-from recobeat.replay.runner import catalog_for, run_scenario
-from recobeat.replay.scenario import load_scenario
+from simulator.replay.report import build_report
+from simulator.replay.runner import catalog_for, run_scenario
+from simulator.replay.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

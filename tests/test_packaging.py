@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "recobeat", "simulator")
 # An optional dependency may be imported only by the modules of the feature that needs it.
 OPTIONAL = {
-    "hypercorn": ("simulator/server.py",),
+    "hypercorn": ("simulator/upstream/server.py",),
     "coredis": ("engine/redis/",),
 }
 # Distribution name -> the import names it provides, where they differ.
@@ -92,7 +92,7 @@ def _run_without_extras(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_base_packages_import_without_any_extra() -> None:
     done = _run_without_extras(
-        "import engine, recobeat, recobeat.client, recobeat.cli, simulator, engine.shared\n"
+        "import engine, recobeat, recobeat.client, simulator.cli, simulator, engine.shared\n"
         "print('hypercorn' in sys.modules, 'coredis' in sys.modules)"
     )
     assert done.returncode == 0, done.stderr
@@ -111,7 +111,7 @@ def test_an_extra_that_is_missing_names_itself(code: str, extra: str) -> None:
 
 def test_serve_without_its_extra_says_which_to_install_in_one_line() -> None:
     done = _run_without_extras(
-        "from recobeat.cli import main\nraise SystemExit(main(['serve', '--port', '0']))"
+        "from simulator.cli import main\nraise SystemExit(main(['serve', '--port', '0']))"
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [

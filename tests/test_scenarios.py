@@ -11,9 +11,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from recobeat.replay.report import Report, build_report
-from recobeat.replay.runner import run_scenario
-from recobeat.replay.scenario import load_scenario
+from simulator.replay.report import Report, build_report
+from simulator.replay.runner import run_scenario
+from simulator.replay.scenario import load_scenario
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.toml"))
 CASES = [

@@ -29,7 +29,7 @@ from simulator import (
 )
 from simulator import RateLimitConfig as UpstreamLimit
 from simulator import RateLimitRule as UpstreamRule
-from simulator.api import parse_query
+from simulator.upstream.api import parse_query
 
 pytestmark = pytest.mark.anyio
 

@@ -111,7 +111,7 @@ async def test_two_clients_sharing_a_store_look_each_id_up_once(make_simulator) 
     from recobeat.client import RecoBeatClient
     from recobeat.config import ClientConfig, HttpConfig
     from simulator import SeedPool, SimulatorTransport
-    from simulator.api import parse_query
+    from simulator.upstream.api import parse_query
 
     clock = VirtualClock()
     shared = InProcessRedis(clock=clock)

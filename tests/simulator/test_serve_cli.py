@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from recobeat.cli import main
+from simulator.cli import main
 
 STARTUP = 60.0
 """Seconds a server may take to build its catalog and bind; generous for a loaded CI machine."""
@@ -84,7 +84,7 @@ def test_an_invalid_config(
 
 
 def test_the_documented_example_config_loads(tmp_path: Path) -> None:
-    from simulator.config import load_config
+    from simulator.upstream.config import load_config
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "simulator-config.md"
     example = doc.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
@@ -109,7 +109,7 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path, backend: str) -> None:
     config.write_text("[catalog]\ntracks = 200000\nmaterialised = 1000\n")
     command = ["serve", "--port", "0", "--backend", backend, "--config", str(config)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "recobeat.cli", *command],
+        [sys.executable, "-m", "simulator.cli", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from recobeat.ids import is_reccobeats_id as is_uuid
 from recobeat.ids import is_spotify_id
 from simulator import Catalog, CatalogConfig, SeedPool
-from simulator.ids import EntityIds, Feistel, IndexPermutation
+from simulator.upstream.ids import EntityIds, Feistel, IndexPermutation
 
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 

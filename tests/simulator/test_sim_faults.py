@@ -18,7 +18,7 @@ from simulator import (
     SimulatorConfig,
     load_config,
 )
-from simulator.seeded import digest, unit
+from simulator.upstream.seeded import digest, unit
 
 KEYS = [digest(1, f"request-{i}") for i in range(4000)]
 

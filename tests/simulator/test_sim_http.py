@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from engine.clock import SystemClock
-from recobeat.cli import build_parser
 from simulator import EndpointProfile, FaultRates, LatencyModel, RecoBeatSimulator
+from simulator.cli import build_parser
 
 pytestmark = pytest.mark.anyio
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import msgspec
 
-from simulator.api import ENDPOINTS
-from simulator.catalog import CatalogConfig
-from simulator.faults import EndpointProfile
-from simulator.latency import LatencyModel
-from simulator.rate_limit import RateLimitConfig
+from simulator.upstream.api import ENDPOINTS
+from simulator.upstream.catalog import CatalogConfig
+from simulator.upstream.faults import EndpointProfile
+from simulator.upstream.latency import LatencyModel
+from simulator.upstream.rate_limit import RateLimitConfig
 
 __all__ = ["SimulatorConfig", "load_config"]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import msgspec
 from rich.console import Console
 
-from recobeat.replay.compare import Comparison, compare, print_comparison
-from recobeat.replay.library import bundled_scenarios, describe, resolve
-from recobeat.replay.progress import progress_display
-from recobeat.replay.report import Report, build_report, print_report
-from recobeat.replay.runner import run_scenario
-from recobeat.replay.scenario import Scenario, ScenarioError, load_scenario
+from simulator.replay.compare import Comparison, compare, print_comparison
+from simulator.replay.library import bundled_scenarios, describe, resolve
+from simulator.replay.progress import progress_display
+from simulator.replay.report import Report, build_report, print_report
+from simulator.replay.runner import run_scenario
+from simulator.replay.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["ReplayOutput", "add_replay_command"]
 
@@ -151,7 +151,7 @@ def _profiles(spec: str | None) -> tuple[str, str] | None:
     names = [p.strip() for p in spec.split(",")]
     if len(names) != 2:
         raise ValueError(f"--compare takes two profiles separated by a comma, not {spec!r}")
-    from recobeat.profiles import profile
+    from simulator.profiles import profile
 
     for name in names:
         profile(name)

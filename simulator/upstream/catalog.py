@@ -17,8 +17,8 @@ import random
 import msgspec
 
 from recobeat.models import Artist, AudioFeatures, Track
-from simulator.ids import EntityIds, IndexPermutation
-from simulator.seeded import derive_key, mix64
+from simulator.upstream.ids import EntityIds, IndexPermutation
+from simulator.upstream.seeded import derive_key, mix64
 
 __all__ = ["FEATURE_NAMES", "Catalog", "CatalogConfig"]
 

@@ -1,6 +1,6 @@
 """The bundled scenarios: the repository's ``scenarios/*.toml``, found wherever they were installed.
 
-A wheel carries them as package data in ``recobeat/replay/scenarios``; an editable install or a
+A wheel carries them as package data in ``simulator/replay/scenarios``; an editable install or a
 source checkout has only the repository's top-level ``scenarios/`` directory, so that is the
 fallback. ``recobeat replay --list`` shows them and ``recobeat replay burst`` runs one by name.
 """
@@ -13,7 +13,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from recobeat.replay.scenario import ScenarioError
+from simulator.replay.scenario import ScenarioError
 
 __all__ = ["bundled_scenarios", "describe", "resolve"]
 
@@ -22,7 +22,7 @@ _CHECKOUT = Path(__file__).resolve().parents[2] / "scenarios"
 
 def bundled_scenarios() -> dict[str, Traversable | Path]:
     """Each bundled scenario by name (the file's stem), sorted by name."""
-    packaged = files("recobeat.replay") / "scenarios"
+    packaged = files("simulator.replay") / "scenarios"
     where: Traversable | Path = packaged if packaged.is_dir() else _CHECKOUT
     if not where.is_dir():
         return {}

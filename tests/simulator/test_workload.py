@@ -15,8 +15,8 @@ from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig, HttpConfig
 from recobeat.stats_app import STATS_PATH, stats_app
 from recobeat.targets import AudioTargets
-from recobeat.workload import PlaylistPlan, generate_playlist
 from simulator import SeedPool, SimulatorTransport
+from simulator.workload import PlaylistPlan, generate_playlist
 
 pytestmark = pytest.mark.anyio
 

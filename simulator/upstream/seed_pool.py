@@ -10,8 +10,8 @@ import bisect
 import itertools
 import random
 
-from simulator.catalog import Catalog
-from simulator.seeded import digest
+from simulator.upstream.catalog import Catalog
+from simulator.upstream.seeded import digest
 
 __all__ = ["SeedPool"]
 

@@ -8,7 +8,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from recobeat.replay.report import Metrics, Report
+from simulator.replay.report import Metrics, Report
 
 __all__ = ["Comparison", "compare", "print_comparison"]
 

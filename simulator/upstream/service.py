@@ -12,8 +12,8 @@ A request goes through three steps, the first two sans-I/O:
    endpoint's fault plan, builds the response and appends the :class:`RequestRecord`.
 3. :meth:`RecoBeatSimulator.exchange` does both with the I/O: it sleeps the network delay
    before arrival and the service delay after, reading time only from the injected clock.
-   Adapters (:mod:`simulator.transport`, :mod:`simulator.asgi`) turn the result into a
-   response, a connection reset or a response that never comes.
+   Adapters (:mod:`simulator.upstream.transport`, :mod:`simulator.upstream.asgi`) turn the
+   result into a response, a connection reset or a response that never comes.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import msgspec
 
 from engine.clock import Clock
 from recobeat.contract import CLIENT_ID_HEADER
-from simulator.api import Params, RecoBeatApi, Route, match_route, parse_canonical
-from simulator.catalog import Catalog
-from simulator.config import SimulatorConfig
-from simulator.faults import Fault, FaultPlan
-from simulator.messages import Request, Response, error_response
-from simulator.rate_limit import Rejected, UpstreamRateLimit
-from simulator.request_log import RequestLog, RequestRecord
-from simulator.seeded import digest, unit
+from simulator.upstream.api import Params, RecoBeatApi, Route, match_route, parse_canonical
+from simulator.upstream.catalog import Catalog
+from simulator.upstream.config import SimulatorConfig
+from simulator.upstream.faults import Fault, FaultPlan
+from simulator.upstream.messages import Request, Response, error_response
+from simulator.upstream.rate_limit import Rejected, UpstreamRateLimit
+from simulator.upstream.request_log import RequestLog, RequestRecord
+from simulator.upstream.seeded import digest, unit
 
 __all__ = ["Exchange", "RecoBeatSimulator", "Ticket", "client_identity"]
 

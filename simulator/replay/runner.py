@@ -33,17 +33,17 @@ from engine.virtual import Backend, run_virtual
 from recobeat.cache_types import recobeat_types
 from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig, HttpConfig
-from recobeat.replay.audit import TtlAudit
-from recobeat.replay.plans import Arrival, RequestPlan, iter_arrivals
-from recobeat.replay.progress import ProgressCallback, ReplayProgress
-from recobeat.replay.scenario import Scenario
 from recobeat.stats import ClientStats
-from recobeat.workload import PlaylistPlan, generate_playlist
 from simulator import Catalog, CatalogConfig, RecoBeatSimulator, RequestRecord, SimulatorTransport
+from simulator.replay.audit import TtlAudit
+from simulator.replay.plans import Arrival, RequestPlan, iter_arrivals
+from simulator.replay.progress import ProgressCallback, ReplayProgress
+from simulator.replay.scenario import Scenario
+from simulator.workload import PlaylistPlan, generate_playlist
 
 __all__ = ["RunResult", "catalog_for", "run_scenario"]
 
-_BASE_URL = "http://recobeat.replay"
+_BASE_URL = "http://simulator.replay"
 _SETTLE = 1e-6
 
 

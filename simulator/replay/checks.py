@@ -1,6 +1,6 @@
 """Expectations, checked against what the simulator recorded and what the engines observed.
 
-Each check is a pure function of a :class:`~recobeat.replay.runner.RunResult`; a failed one
+Each check is a pure function of a :class:`~simulator.replay.runner.RunResult`; a failed one
 carries its evidence (the window and the requests in it, the key and its two stores, ...).
 """
 
@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
-from recobeat.replay.audit import EVIDENCE
-from recobeat.replay.runner import RunResult
-from recobeat.replay.scenario import Bound, WindowExpect
 from simulator import RequestRecord
+from simulator.replay.audit import EVIDENCE
+from simulator.replay.runner import RunResult
+from simulator.replay.scenario import Bound, WindowExpect
 
 __all__ = ["Check", "check_all", "peak_window", "percentile"]
 
@@ -200,7 +200,7 @@ def _retry_after(run: RunResult) -> Check:
 
 def _ttl(run: RunResult) -> Check:
     """Entries are never served past their TTL, nor stored again before it unless evicted:
-    audited per store while the replay ran (:class:`~recobeat.replay.audit.TtlAudit`)."""
+    audited per store while the replay ran (:class:`~simulator.replay.audit.TtlAudit`)."""
     violations = sum(audit.violations for audit in run.ttl)
     checked = sum(audit.checked for audit in run.ttl)
     return Check(

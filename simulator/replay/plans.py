@@ -13,11 +13,11 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from recobeat.replay.arrivals import iter_arrival_times, rng_for
-from recobeat.replay.scenario import PlaylistStream, RequestStream, Scenario, SeedPoolSpec
 from recobeat.targets import AudioTargets
-from recobeat.workload import PlaylistPlan
 from simulator import Catalog, SeedPool
+from simulator.replay.arrivals import iter_arrival_times, rng_for
+from simulator.replay.scenario import PlaylistStream, RequestStream, Scenario, SeedPoolSpec
+from simulator.workload import PlaylistPlan
 
 __all__ = ["Arrival", "RequestPlan", "iter_arrivals", "plan_arrivals"]
 

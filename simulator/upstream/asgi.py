@@ -12,9 +12,9 @@ from typing import Any
 
 import anyio
 
-from simulator.faults import Fault
-from simulator.messages import Request
-from simulator.service import RecoBeatSimulator
+from simulator.upstream.faults import Fault
+from simulator.upstream.messages import Request
+from simulator.upstream.service import RecoBeatSimulator
 
 __all__ = ["SimulatedConnectionReset", "SimulatorApp"]
 

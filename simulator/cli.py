@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 
-from recobeat.replay.command import add_replay_command
+from simulator.replay.command import add_replay_command
 
 if TYPE_CHECKING:
-    from simulator.config import SimulatorConfig
+    from simulator.upstream.config import SimulatorConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -65,8 +65,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from engine.clock import SystemClock
     from engine.errors import EngineError
-    from simulator.config import SimulatorConfig
-    from simulator.service import RecoBeatSimulator
+    from simulator.upstream.config import SimulatorConfig
+    from simulator.upstream.service import RecoBeatSimulator
 
     def fail(problem: str) -> int:
         print(f"recobeat serve: {problem}", file=sys.stderr)
@@ -118,12 +118,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _load_config(path: Path) -> SimulatorConfig:
-    """:func:`simulator.config.load_config`, its errors as one ``ValueError`` naming the file."""
+    """:func:`simulator.upstream.config.load_config`, its errors as one ``ValueError`` naming
+    the file."""
     import tomllib
 
     import msgspec
 
-    from simulator.config import load_config
+    from simulator.upstream.config import load_config
 
     try:
         return load_config(path)

@@ -13,8 +13,8 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from recobeat.replay.checks import Check, check_all, peak_window, percentile, rate_limited
-from recobeat.replay.runner import RunResult
+from simulator.replay.checks import Check, check_all, peak_window, percentile, rate_limited
+from simulator.replay.runner import RunResult
 
 __all__ = ["LatencySummary", "Metrics", "Report", "build_report", "print_report"]
 

@@ -15,8 +15,8 @@ import msgspec
 
 from engine.config import ConfigError
 from recobeat.config import ClientConfig
-from recobeat.profiles import PROFILES
 from simulator import SimulatorConfig
+from simulator.profiles import PROFILES
 
 __all__ = [
     "Arrivals",
@@ -299,7 +299,7 @@ def _merge(base: Any, override: Any) -> Any:
 
 def load_scenario(path: str | Path | Traversable) -> Scenario:
     """Read and validate a scenario file (a path, or a bundled one from
-    :func:`~recobeat.replay.library.bundled_scenarios`); raises :class:`ScenarioError` saying
+    :func:`~simulator.replay.library.bundled_scenarios`); raises :class:`ScenarioError` saying
     where and why."""
     if isinstance(path, str):
         path = Path(path)

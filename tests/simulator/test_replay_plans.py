@@ -7,9 +7,9 @@ import itertools
 import msgspec
 import pytest
 
-from recobeat.replay.arrivals import arrival_times, rng_for
-from recobeat.replay.plans import plan_arrivals
-from recobeat.replay.scenario import (
+from simulator.replay.arrivals import arrival_times, rng_for
+from simulator.replay.plans import plan_arrivals
+from simulator.replay.scenario import (
     Burst,
     PlaylistStream,
     Poisson,
@@ -18,7 +18,7 @@ from recobeat.replay.scenario import (
     Scenario,
     Times,
 )
-from recobeat.workload import PlaylistPlan
+from simulator.workload import PlaylistPlan
 
 
 def times(process: object, duration: float = 3600, seed: int = 0) -> list[float]:
@@ -96,7 +96,7 @@ def test_adding_a_stream_does_not_change_another_streams_choices(catalog) -> Non
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_instances_take_arrivals_in_turn(catalog, count: int) -> None:  # type: ignore[no-untyped-def]
-    from recobeat.replay.scenario import Instances
+    from simulator.replay.scenario import Instances
 
     arrivals = plan_arrivals(scenario(instances=Instances(count=count)), catalog)
     assert [a.instance for a in arrivals[:6]] == [k % count for k in range(6)]

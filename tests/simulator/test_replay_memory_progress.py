@@ -16,13 +16,14 @@ from rich.console import Console
 
 from engine.cache import TtlPolicy
 from engine.cache.events import CacheEvent
-from recobeat.cli import main
-from recobeat.replay.audit import EVIDENCE, TtlAudit
-from recobeat.replay.plans import Arrival, RequestPlan, iter_arrivals, plan_arrivals
-from recobeat.replay.progress import ReplayProgress, progress_display
-from recobeat.replay.report import build_report
-from recobeat.replay.runner import RunResult, catalog_for, run_scenario
-from recobeat.replay.scenario import (
+from simulator import RequestRecord
+from simulator.cli import main
+from simulator.replay.audit import EVIDENCE, TtlAudit
+from simulator.replay.plans import Arrival, RequestPlan, iter_arrivals, plan_arrivals
+from simulator.replay.progress import ReplayProgress, progress_display
+from simulator.replay.report import build_report
+from simulator.replay.runner import RunResult, catalog_for, run_scenario
+from simulator.replay.scenario import (
     Burst,
     PlaylistStream,
     Poisson,
@@ -30,8 +31,7 @@ from recobeat.replay.scenario import (
     Scenario,
     Times,
 )
-from recobeat.workload import PlaylistPlan
-from simulator import RequestRecord
+from simulator.workload import PlaylistPlan
 
 BACKENDS = ["asyncio", "trio"]
 

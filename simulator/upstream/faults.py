@@ -16,8 +16,8 @@ import enum
 
 import msgspec
 
-from simulator.latency import LatencyModel
-from simulator.seeded import unit
+from simulator.upstream.latency import LatencyModel
+from simulator.upstream.seeded import unit
 
 __all__ = ["EndpointProfile", "Fault", "FaultPlan", "FaultRates", "FaultWindow", "ServiceDecision"]
 
@@ -110,7 +110,7 @@ class FaultPlan:
         return self.endpoints.get(endpoint, self.default)
 
     def decide(self, endpoint: str, request_key: bytes, now: float) -> ServiceDecision:
-        """``request_key``: a :func:`simulator.seeded.digest` (its slots 1..3 are used here)."""
+        """``request_key``: a :func:`simulator.upstream.seeded.digest` (slots 1..3 used here)."""
         profile = self.profile(endpoint)
         rates = profile.faults
         elapsed = now - self.origin

@@ -8,9 +8,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from recobeat.cli import main
-from recobeat.replay import command, library
-from recobeat.replay.scenario import load_scenario
+from simulator.cli import main
+from simulator.replay import command, library
+from simulator.replay.scenario import load_scenario
 
 REPO_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -175,7 +175,7 @@ def test_the_comparison_shows_percentages_and_which_way_is_better() -> None:
 
     from rich.console import Console
 
-    from recobeat.replay.compare import Comparison, Figure, print_comparison
+    from simulator.replay.compare import Comparison, Figure, print_comparison
 
     figures = [
         Figure("upstream calls", 1000, 400, -0.6, "fewer", "count", "lower"),

@@ -11,9 +11,9 @@ import anyio
 import httpx
 
 from recobeat.contract import CLIENT_ID_HEADER
-from simulator.faults import Fault
-from simulator.messages import Request
-from simulator.service import RecoBeatSimulator
+from simulator.upstream.faults import Fault
+from simulator.upstream.messages import Request
+from simulator.upstream.service import RecoBeatSimulator
 
 __all__ = ["SimulatorTransport"]
 

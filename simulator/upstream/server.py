@@ -21,8 +21,8 @@ from hypercorn.utils import wrap_app
 
 from engine.config import ConfigError
 from engine.errors import EngineError
-from simulator.asgi import SimulatorApp
-from simulator.service import RecoBeatSimulator
+from simulator.upstream.asgi import SimulatorApp
+from simulator.upstream.service import RecoBeatSimulator
 
 __all__ = ["AddressUnavailable", "serve_http"]
 

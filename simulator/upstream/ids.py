@@ -10,7 +10,7 @@ have probability 2**-80).
 from __future__ import annotations
 
 from recobeat.ids import is_reccobeats_id
-from simulator.seeded import MASK64, derive_key, mix64
+from simulator.upstream.seeded import MASK64, derive_key, mix64
 
 __all__ = ["EntityIds", "Feistel", "IndexPermutation"]
 

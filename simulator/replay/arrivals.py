@@ -6,8 +6,8 @@ import math
 import random
 from collections.abc import Callable, Iterator
 
-from recobeat.replay.scenario import Arrivals, Burst, Poisson, Ramp, Times
-from simulator.seeded import digest
+from simulator.replay.scenario import Arrivals, Burst, Poisson, Ramp, Times
+from simulator.upstream.seeded import digest
 
 __all__ = ["arrival_times", "iter_arrival_times", "rng_for"]
 

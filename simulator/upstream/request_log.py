@@ -14,7 +14,7 @@ class RequestRecord(msgspec.Struct, frozen=True, gc=False):
     """One request to ``path``. ``arrival``/``responded`` are ``clock.monotonic()`` seconds;
     ``sent`` is when the client sent it, when known (in-process). ``endpoint`` is the route
     template (``None`` for an unknown path); ``params`` the canonical query
-    (:func:`simulator.api.canonical_query`).
+    (:func:`simulator.upstream.api.canonical_query`).
     ``status`` and ``responded`` are ``None`` when no response ever came (timeout, reset).
     ``outcome``: ``ok`` (the endpoint answered, whatever its status), ``rate_limited``,
     ``blocked`` (penalty box), ``error`` (injected 5xx), ``timeout``, ``reset``, ``malformed``.

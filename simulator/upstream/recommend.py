@@ -20,8 +20,8 @@ import operator
 
 import msgspec
 
-from simulator.catalog import Catalog
-from simulator.seeded import mix64
+from simulator.upstream.catalog import Catalog
+from simulator.upstream.seeded import mix64
 
 __all__ = ["TARGET_SCALES", "RecommendationQuery", "Recommender"]
 

@@ -33,9 +33,9 @@ from recobeat.contract import (
 )
 from recobeat.ids import is_reccobeats_id, is_spotify_id
 from recobeat.models import Content, Page
-from simulator.catalog import FEATURE_NAMES, Catalog
-from simulator.messages import Request, Response, error_response, json_response
-from simulator.recommend import RecommendationQuery, Recommender
+from simulator.upstream.catalog import FEATURE_NAMES, Catalog
+from simulator.upstream.messages import Request, Response, error_response, json_response
+from simulator.upstream.recommend import RecommendationQuery, Recommender
 
 __all__ = [
     "ENDPOINTS",

@@ -7,8 +7,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from recobeat.cli import main
-from recobeat.replay.scenario import ScenarioError, load_scenario
+from simulator.cli import main
+from simulator.replay.scenario import ScenarioError, load_scenario
 
 TINY = """
 name = "tiny"
