@@ -147,6 +147,14 @@ class SingleFlight:
         """Executions running now (0 once every call has returned: nothing leaks)."""
         return len(self._flights)
 
+    def __repr__(self) -> str:
+        state = "open" if self._task_group is not None else "closed"
+        return (
+            f"<SingleFlight [{state} | in flight: {len(self._flights)} | "
+            f"calls: {self._calls}, executions: {self._executions}, "
+            f"abandoned: {self._abandoned}]>"
+        )
+
     def stats(self) -> SingleFlightStats:
         return SingleFlightStats(
             calls=self._calls,

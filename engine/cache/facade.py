@@ -304,7 +304,11 @@ class Cache:
         )
 
     def __repr__(self) -> str:
-        return f"Cache(store={self.store!r}, clock={self._clock!r})"
+        lookups = sum(ns.hits + ns.misses + ns.negative_hits for ns in self._namespaces.values())
+        return (
+            f"<Cache [{self.store!r} | namespaces: {', '.join(self._namespaces)} | "
+            f"lookups: {lookups}, store errors: {self._store_errors}]>"
+        )
 
 
 def _namespace_stats(
