@@ -171,12 +171,20 @@ class Engine:
         return await self.flights.do(("upstream", key), lambda: self.upstream(key, fetch))
 
     async def upstream(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
-        """``await fetch()`` through the gate, with retries; ``key`` names it for jitter."""
+        """``await fetch()`` through the gate, with retries; ``key`` names it for jitter.
+
+        A 429 (:class:`RateLimited`) pauses the shared rate limiter for its ``retry_after``,
+        bounded by ``retry.max_retry_after`` (:meth:`RetryPolicy.pause`): whatever the upstream
+        says, no caller is held back longer than that. The caller that got the 429 retries if
+        the policy waits that long (else it fails at once), and does its waiting in the rate
+        limiter's line, at its head: when the pause ends it is the first request granted.
+        """
         gate = self.gate
         timeout = self.config.attempt_timeout
+        first = False  # the next attempt retries a 429: it goes to the head of the line
 
         async def attempt() -> T:
-            async with gate.request(key=key):
+            async with gate.request(key=key, first=first):
                 self._attempts += 1
                 try:
                     with anyio.fail_after(timeout):
@@ -185,12 +193,27 @@ class Engine:
                     raise UpstreamTimeout(f"no answer within {timeout} s") from None
                 except RateLimited as exc:
                     self._rate_limited += 1
-                    self.rate.pause(exc.retry_after)
+                    self.rate.pause(self.retry.pause(exc))
                     raise
+
+        async def wait(delay: float, error: BaseException) -> None:
+            # After a 429 the limiter's pause is the wait (whenever the policy retries a 429,
+            # RetryPolicy.pause is its delay): the retry queues at once, at the head of the line,
+            # and is granted when the pause ends. Sleeping first and queueing then would race
+            # the waiters woken at that same instant, and usually lose to every one of them.
+            nonlocal first
+            first = isinstance(error, RateLimited)
+            if not first:
+                await anyio.sleep(delay)
 
         try:
             return await retrying(
-                attempt, self.retry, key=key, seed=self.seed, on_retry=self._count_retry
+                attempt,
+                self.retry,
+                key=key,
+                seed=self.seed,
+                on_retry=self._count_retry,
+                wait=wait,
             )
         except Exception:
             self._failures += 1

@@ -54,7 +54,8 @@ class RetryConfig(Config):
     jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
     """Share of each delay that is random: 1.0 is "full jitter", 0.0 none."""
     max_retry_after: Positive = 300.0
-    """A Retry-After longer than this is not waited for: the error goes to the caller."""
+    """A Retry-After longer than this is not waited for: the error goes to the caller. It also
+    bounds the pause a 429 imposes on every other caller (see :meth:`RetryPolicy.pause`)."""
 
     def validate(self) -> None:
         if self.max_delay < self.base_delay:
@@ -75,16 +76,36 @@ class RetryPolicy:
         """Seconds to wait after failed ``attempt`` (1-based), or ``None`` to give up.
 
         ``draw`` is uniform in ``[0, 1)``. A :class:`RateLimited` error waits exactly its
-        ``retry_after`` (no jitter: the upstream named the instant); other :class:`Retryable`
-        errors back off exponentially; anything else is not retried.
+        ``retry_after`` (no jitter: the upstream named the instant; a negative one is 0), unless
+        that is longer than ``max_retry_after`` (or infinite, or NaN): then the error goes to the
+        caller at once. Other :class:`Retryable` errors back off exponentially; anything else is
+        not retried.
         """
         config = self.config
         if attempt >= config.attempts or not isinstance(error, Retryable):
             return None
         if isinstance(error, RateLimited):
-            return error.retry_after if error.retry_after <= config.max_retry_after else None
+            wait = error.retry_after
+            # Not `wait > max`: NaN compares false both ways, and is no delay to wait for.
+            if not wait <= config.max_retry_after:
+                return None
+            return max(0.0, wait)
         backoff = min(config.max_delay, config.base_delay * 2 ** (attempt - 1))
         return backoff * (1 - config.jitter * draw)
+
+    def pause(self, error: RateLimited) -> float:
+        """Seconds ``error`` pauses every caller of the shared rate limiter: its ``retry_after``
+        bounded to ``[0, max_retry_after]``.
+
+        Whatever the upstream said, one 429 never stops everyone for longer than
+        ``max_retry_after``: a longer (or infinite) Retry-After pauses everyone for
+        ``max_retry_after``, while the caller that got it fails at once (:meth:`delay`). A
+        negative or NaN one pauses nobody.
+        """
+        wait = error.retry_after
+        if not wait > 0:  # negative, zero or NaN
+            return 0.0
+        return min(wait, self.config.max_retry_after)
 
 
 def jitter(seed: int, key: str, attempt: int) -> float:
@@ -100,21 +121,28 @@ async def retrying(
     key: str,
     seed: int,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
+    wait: Callable[[float, BaseException], Awaitable[None]] | None = None,
 ) -> T:
     """``await attempt()`` until it succeeds or ``policy`` gives up; the last error propagates.
 
-    ``on_retry(attempt_number, error, delay)`` is called before each wait (statistics, and the
-    hook where a 429 pauses the shared rate limiter). Cancellation is never retried.
+    ``on_retry(attempt_number, error, delay)`` is called before each wait (statistics).
+    ``wait(delay, error)`` waits before the next attempt; by default ``anyio.sleep(delay)``
+    (the engine waits out a 429 in the rate limiter's line instead). Cancellation is never
+    retried.
     """
     number = 1
     while True:
         try:
             return await attempt()
         except Exception as error:
-            wait = policy.delay(number, error, jitter(seed, key, number))
-            if wait is None:
+            delay = policy.delay(number, error, jitter(seed, key, number))
+            if delay is None:
                 raise
             if on_retry is not None:
-                on_retry(number, error, wait)
-        await anyio.sleep(wait)
+                on_retry(number, error, delay)
+            failed = error
+        try:
+            await (anyio.sleep(delay) if wait is None else wait(delay, failed))
+        finally:
+            del failed  # as `except ... as` would: no frame <-> traceback cycle while waiting
         number += 1

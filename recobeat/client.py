@@ -5,7 +5,8 @@ Guarantees of :class:`RecoBeatClient`:
 - Every upstream request passes the engine: one shared execution per identical in-flight request
   (canonical keys, across all callers), the rate limit (80/min, 0.75 s apart) before the
   bulkhead (6 in flight), a per-attempt deadline on the engine clock, retries (a 429 pauses
-  everyone for its Retry-After; 5xx, timeouts, resets and malformed bodies back off).
+  everyone for its Retry-After, at most ``max_retry_after``, and its request goes first when the
+  pause ends; 5xx, timeouts, resets and malformed bodies back off).
 - Results are cached per the TTL table; ID lookups are cached per ID, so a later request with an
   overlapping set only asks for the IDs it has not seen; the ID registry remembers converted
   Spotify IDs for 60 days and unknown ones for 14 days.
@@ -18,8 +19,12 @@ Guarantees of :class:`RecoBeatClient`:
 
 from __future__ import annotations
 
+import email.utils
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from datetime import UTC
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -46,7 +51,11 @@ __all__ = ["RecoBeatClient"]
 
 T = TypeVar("T")
 
+#: Seconds to wait after a 429 whose Retry-After is absent or unusable (not a number of seconds
+#: or an HTTP date; infinite, NaN or negative).
 _DEFAULT_RETRY_AFTER = 1.0
+# RFC 9110 delay-seconds is 1*DIGIT; a decimal fraction is tolerated (it always was).
+_DELAY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?")
 
 
 class RecoBeatClient:
@@ -388,7 +397,10 @@ class RecoBeatClient:
         if status == 404:
             return MISSING
         if status == 429:
-            raise RateLimited(f"{endpoint}: 429", retry_after=_retry_after(response))
+            raise RateLimited(
+                f"{endpoint}: 429",
+                retry_after=parse_retry_after(response.headers.get("retry-after"), clock.wall()),
+            )
         if status >= 500:
             raise UpstreamServerError(f"{endpoint}: {status}")
         raise BadRequest(status, f"{endpoint}: {_error_message(response)}")
@@ -433,11 +445,33 @@ def _query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     return query
 
 
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("retry-after", _DEFAULT_RETRY_AFTER)))
-    except ValueError:
+def parse_retry_after(value: str | None, now: float) -> float:
+    """Seconds a ``Retry-After`` header asks to wait, never infinite, NaN or negative.
+
+    ``value`` is delay-seconds (``120``; a decimal is accepted) or an HTTP date (``Wed, 21 Oct
+    2015 07:28:00 GMT``), measured from ``now`` (epoch seconds: the engine clock's ``wall()``,
+    never the system's); a date in the past is 0. Anything else (absent, malformed, ``inf``,
+    ``1e999``, ``NaN``, negative) is :data:`_DEFAULT_RETRY_AFTER`. A finite value is not capped
+    here: the engine decides how long it waits (``RetryConfig.max_retry_after``) and bounds the
+    pause every other caller sees by the same value.
+    """
+    if value is None:
         return _DEFAULT_RETRY_AFTER
+    text = value.strip()
+    if _DELAY_SECONDS.fullmatch(text):
+        seconds = float(text)  # 400 digits are inf
+        return seconds if math.isfinite(seconds) else _DEFAULT_RETRY_AFTER
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return _DEFAULT_RETRY_AFTER
+    if when.tzinfo is None:  # "-0000": UTC, with no claim about the local zone
+        when = when.replace(tzinfo=UTC)
+    try:
+        at = when.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return _DEFAULT_RETRY_AFTER
+    return max(0.0, at - now) if math.isfinite(now) else _DEFAULT_RETRY_AFTER
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -5,9 +5,10 @@ from engine.limits.config import ConcurrencyConfig, RateLimitConfig, WindowRule
 from engine.limits.gate import UpstreamGate
 from engine.limits.protocol import RateLimiting
 from engine.limits.rate import RateLimiter, RateLimiterStats, RateLimitTimeout
-from engine.limits.schedule import RateSchedule
+from engine.limits.schedule import MAX_PAUSE, RateSchedule
 
 __all__ = [
+    "MAX_PAUSE",
     "ConcurrencyConfig",
     "ConcurrencyLimiter",
     "ConcurrencyStats",

@@ -29,10 +29,11 @@ class UpstreamGate:
 
     @asynccontextmanager
     async def request(
-        self, *, deadline: float | None = None, key: str = ""
+        self, *, deadline: float | None = None, key: str = "", first: bool = False
     ) -> AsyncIterator[float]:
         """Hold a rate grant and a slot for the block; yields the grant time. ``key`` orders
-        simultaneous requests (see :class:`~engine.limits.rate.RateLimiter`)."""
-        granted = await self.rate.acquire(deadline=deadline, key=key)
+        simultaneous requests; ``first`` puts the request at the head of the rate limiter's line
+        (see :class:`~engine.limits.rate.RateLimiter`)."""
+        granted = await self.rate.acquire(deadline=deadline, key=key, first=first)
         async with self.concurrency.slot():
             yield granted

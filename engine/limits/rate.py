@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 
 import anyio
 import msgspec
@@ -10,9 +11,9 @@ import msgspec
 from engine.clock import Clock
 from engine.errors import EngineError
 from engine.limits.config import RateLimitConfig
-from engine.limits.schedule import RateSchedule
+from engine.limits.schedule import MAX_PAUSE, RateSchedule
 
-__all__ = ["RateLimitTimeout", "RateLimiter", "RateLimiterStats", "turnstile"]
+__all__ = ["RateLimitTimeout", "RateLimiter", "RateLimiterStats", "checked_pause", "turnstile"]
 
 
 class RateLimitTimeout(EngineError, TimeoutError):
@@ -37,7 +38,7 @@ class RateLimiterStats(msgspec.Struct, frozen=True):
 class _Waiter:
     __slots__ = ("order", "wake")
 
-    def __init__(self, order: tuple[float, str, int]) -> None:
+    def __init__(self, order: tuple[int, float, str, int]) -> None:
         self.order = order
         self.wake = anyio.Event()
 
@@ -53,7 +54,10 @@ class RateLimiter:
     - Every grant respects every rule (see :class:`engine.limits.schedule.RateSchedule`), and no
       grant is later than the rules and the FIFO order require (work-conserving).
     - Waiters are served first come, first served; waiters that came at the same instant are
-      served in the order of their ``key`` (not in the event loop's order).
+      served in the order of their ``key`` (not in the event loop's order). A waiter that asks
+      to go ``first`` (the retry of a request the upstream answered 429) is served before every
+      waiter that did not, the head of the line included, so that when a pause ends the request
+      that caused it goes out before the requests that queued behind it.
     - With ``settle > 0`` (a config field replays set), a grant waits until ``settle`` seconds
       after its request: in virtual time every request made at the same instant has then
       joined the line, so which one goes first depends on keys alone, on asyncio and on trio.
@@ -67,7 +71,7 @@ class RateLimiter:
         self.config = config if config is not None else RateLimitConfig()
         self._clock = clock
         self._schedule = RateSchedule(self.config)
-        self._queue: list[_Waiter] = []  # sorted by (arrival, key, sequence)
+        self._queue: list[_Waiter] = []  # sorted by (not first, arrival, key, sequence)
         self._sequence = 0
         self._settle = self.config.settle
         self._granted = 0
@@ -76,23 +80,28 @@ class RateLimiter:
         self._timeouts = 0
         self._max_queue = 0
 
-    async def acquire(self, *, deadline: float | None = None, key: str = "") -> float:
+    async def acquire(
+        self, *, deadline: float | None = None, key: str = "", first: bool = False
+    ) -> float:
         """Wait for a grant and return its time (on ``clock.monotonic()``).
 
         ``deadline`` is an instant on ``clock.monotonic()``. When the grant cannot be made by
         then, raises :class:`RateLimitTimeout`; it raises as soon as it knows (the head of the
         queue does not sleep towards a grant that would come too late). ``key`` orders requests
-        made at the same instant.
+        made at the same instant. ``first`` joins the line at its head, behind earlier ``first``
+        waiters only (a retry after a 429: it was in line before everyone now waiting).
         """
         now = self._clock.monotonic()
         if not self._queue and not self._settle and self._schedule.try_grant(now):
             self._granted += 1
             return now
-        return await self._wait_in_line(now, deadline, key)
+        return await self._wait_in_line(now, deadline, key, first)
 
-    async def _wait_in_line(self, arrived: float, deadline: float | None, key: str) -> float:
+    async def _wait_in_line(
+        self, arrived: float, deadline: float | None, key: str, first: bool
+    ) -> float:
         self._sequence += 1
-        waiter = _Waiter((arrived, key, self._sequence))
+        waiter = _Waiter((0 if first else 1, arrived, key, self._sequence))
         queue = self._queue
         bisect.insort(queue, waiter)
         self._max_queue = max(self._max_queue, len(queue))
@@ -108,8 +117,8 @@ class RateLimiter:
                         continue
                     raise self._timeout(self._schedule.next_allowed(self._clock.monotonic()))
                 # Head of the line: sleep until the schedule allows a grant. A Retry-After can
-                # push that instant later, and a simultaneous request with a smaller key can
-                # take our place while we sleep, hence the loop.
+                # push that instant later, and a simultaneous request with a smaller key (or a
+                # `first` one) can take our place while we sleep, hence the loop.
                 now = self._clock.monotonic()
                 at = max(self._schedule.next_allowed(now), arrived + self._settle)
                 if at <= now:
@@ -140,8 +149,16 @@ class RateLimiter:
         )
 
     def pause(self, seconds: float) -> None:
-        """Make no grant for ``seconds`` from now: how the whole engine honours a Retry-After."""
-        self._schedule.pause_until(self._clock.monotonic() + seconds)
+        """Make no grant for ``seconds`` from now: how the whole engine honours a Retry-After.
+
+        Never shortens a pause. ``seconds <= 0`` pauses nothing; a NaN, an infinite or a longer
+        pause than :data:`~engine.limits.schedule.MAX_PAUSE` raises :class:`ValueError` and
+        pauses nothing (see :func:`checked_pause`): bound a Retry-After before pausing everyone
+        for it, as the engine does (``RetryConfig.max_retry_after``).
+        """
+        seconds = checked_pause(seconds)
+        if seconds > 0:
+            self._schedule.pause_until(self._clock.monotonic() + seconds)
 
     def stats(self) -> RateLimiterStats:
         return RateLimiterStats(
@@ -152,6 +169,17 @@ class RateLimiter:
             max_queue=self._max_queue,
             queue=len(self._queue),
         )
+
+
+def checked_pause(seconds: float) -> float:
+    """``seconds`` as the length of a pause: 0 when negative; :class:`ValueError` when it is not
+    finite or exceeds :data:`~engine.limits.schedule.MAX_PAUSE` (such a pause would stop every
+    caller for good)."""
+    if not math.isfinite(seconds) or seconds > MAX_PAUSE:
+        raise ValueError(
+            f"a rate limiter pause must be finite and at most {MAX_PAUSE:g} s, not {seconds!r}"
+        )
+    return max(0.0, float(seconds))
 
 
 def turnstile(settle: float, clock: Clock | None) -> RateLimiter | None:

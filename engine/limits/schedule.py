@@ -12,13 +12,20 @@ work-conserving: :meth:`next_allowed` is the earliest instant at which a grant b
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from engine.limits.config import RateLimitConfig
 
-__all__ = ["RateSchedule"]
+__all__ = ["MAX_PAUSE", "RateSchedule"]
 
 _NEVER = float("-inf")
+
+#: The longest pause a limiter accepts, in seconds (about 31 years). Not a policy (the engine
+#: pauses for at most ``RetryConfig.max_retry_after``) but a guard: far beyond any Retry-After
+#: worth honouring, and small enough that the shared limiter's integer milliseconds stay exact
+#: (its Lua script computes in doubles).
+MAX_PAUSE = 1e9
 
 
 class RateSchedule:
@@ -53,5 +60,12 @@ class RateSchedule:
         return True
 
     def pause_until(self, until: float) -> None:
-        """Make no grant before ``until`` (an upstream said ``Retry-After``). Never shortens."""
-        self._paused_until = max(self._paused_until, until)
+        """Make no grant before ``until`` (an upstream said ``Retry-After``). Never shortens.
+
+        ``until`` must be finite: an infinite (or NaN) one would stop every grant for good, so
+        it raises :class:`ValueError` and changes nothing.
+        """
+        if not math.isfinite(until):
+            raise ValueError(f"a pause must end at a finite instant, not {until!r}")
+        if until > self._paused_until:
+            self._paused_until = until
