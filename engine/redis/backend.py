@@ -5,6 +5,9 @@ Guarantees of :class:`CoredisBackend`:
 - One round trip per call: ``MGET``, ``SET ... PX``, ``SET ... NX PX``, ``DEL``, and
   ``EVALSHA`` for the compare-and-delete and the limiter scripts (coredis reloads a script the
   server forgot, on ``NOSCRIPT``).
+- Whatever a key holds, no call fails because of it: ``MGET`` answers ``None`` for a key of
+  another type, the compare scripts find it unequal, the limiter's script reads it as an empty
+  state, and ``SET`` replaces it.
 - Each call is bounded by ``command_timeout`` (``anyio.fail_after``, retries included), and
   raises on failure (``TimeoutError``, coredis's ``ConnectionError``...): callers degrade.
 - The pool lives for the ``async with`` block (coredis 6 runs its pool in a task group).
@@ -29,13 +32,14 @@ from engine.shared.backend import RateDecision
 
 __all__ = ["CoredisBackend"]
 
+# `redis.pcall`: a key holding another type (WRONGTYPE) does not hold the value, it is no error.
 _DELETE_IF_EQUAL = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
 _EXTEND_IF_EQUAL = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 
@@ -105,10 +109,18 @@ class CoredisBackend:
         min_interval_ms: int,
         pause_ms: int,
         rules: Sequence[tuple[int, int]],
+        known_ms: Sequence[int] = (),
+        ages_ms: Sequence[int] = (),
     ) -> RateDecision:
-        args: list[Any] = ["" if now_ms is None else now_ms, min_interval_ms, pause_ms]
+        """The limiter's script (:data:`~engine.redis.script.RATE_SCRIPT`); ``known_ms`` and
+        ``ages_ms`` are the caller's grants the state may not hold
+        (:func:`engine.shared.rate_decision.decide`)."""
+        args: list[Any] = ["" if now_ms is None else now_ms, min_interval_ms, pause_ms, len(rules)]
         for limit, window_ms in rules:
             args += [limit, window_ms]
+        args.append(len(known_ms))
+        args += known_ms
+        args += ages_ms
         with anyio.fail_after(self._timeout):
             granted, wait_ms, now = await self._rate(keys=[key], args=args)
         return RateDecision(granted=bool(granted), wait_ms=int(wait_ms), now_ms=int(now))

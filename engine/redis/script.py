@@ -3,9 +3,16 @@
 One ``EVALSHA`` per grant attempt, atomic. ``KEYS[1]`` holds the state as JSON
 (``{"last": ms, "paused": ms, "logs": [[ms, ...], ...]}``, one log per rule, each trimmed to
 its rule's limit). ``ARGV``: ``now_ms`` (``""`` reads the server's ``TIME``),
-``min_interval_ms``, ``pause_ms``, then ``limit, window_ms`` per rule. Returns
-``{granted (0/1), wait_ms, now_ms}``, integers only (Lua truncates returned floats). The key's
-TTL (the longest window, or the pause, plus a second) only collects an idle limiter's state.
+``min_interval_ms``, ``pause_ms``, the number of rules, ``limit, window_ms`` per rule, the number
+of known grants, the known grants (epoch ms, as this script recorded them), then the ages in ms
+of the caller's fallback grants (see :mod:`engine.shared.rate_decision` for what the script does
+with them). Returns ``{granted (0/1), wait_ms, now_ms}``, integers only (Lua truncates returned
+floats). The key's TTL (the longest window, or the pause, plus a second) only collects an idle
+limiter's state.
+
+Whatever the key holds, the script does not fail on it: a value of another type (``WRONGTYPE``),
+one that is not JSON, or JSON of another shape is read as an empty state (each field and log
+entry that is not a finite number of milliseconds is dropped), and the next write replaces it.
 """
 
 from __future__ import annotations
@@ -22,23 +29,106 @@ else
 end
 local interval = tonumber(ARGV[2])
 local pause = tonumber(ARGV[3])
-local nrules = (#ARGV - 3) / 2
+local nrules = tonumber(ARGV[4])
+local base = 4 + 2 * nrules
+local nknown = tonumber(ARGV[base + 1])
+local known = {}
+for j = base + 2, base + 1 + nknown do known[#known + 1] = tonumber(ARGV[j]) end
+local fallback = {}
+for j = base + 2 + nknown, #ARGV do fallback[#fallback + 1] = now - tonumber(ARGV[j]) + 1 end
+
+-- The state, read defensively: only finite numbers of milliseconds are kept.
+local function ms(v)
+  if type(v) == 'number' and v == v and v > -1e15 and v < 1e15 then return v end
+  return nil
+end
+local decoded = nil
+local raw = redis.pcall('GET', KEYS[1])
+if type(raw) == 'string' then
+  local ok, value = pcall(cjson.decode, raw)
+  if ok and type(value) == 'table' then decoded = value end
+end
 local state = {}
-local raw = redis.call('GET', KEYS[1])
-if raw then state = cjson.decode(raw) end
-local logs = state.logs or {}
+local logs = {}
+if decoded ~= nil then
+  state.last = ms(decoded.last)
+  state.paused = ms(decoded.paused)
+  if type(decoded.logs) == 'table' then
+    for i = 1, nrules do
+      local clean = {}
+      local log = decoded.logs[i]
+      if type(log) == 'table' then
+        for _, t in ipairs(log) do
+          if ms(t) ~= nil then clean[#clean + 1] = t end
+        end
+      end
+      logs[i] = clean
+    end
+  end
+end
+for i = 1, nrules do logs[i] = logs[i] or {} end
+
+local changed = false
 if pause > 0 and (state.paused == nil or state.paused < now + pause) then
   state.paused = now + pause
 end
+
+-- The caller's grants the state may not hold (see engine.shared.rate_decision).
+if nknown > 0 or #fallback > 0 then
+  for i = 1, nrules do
+    local limit = tonumber(ARGV[3 + 2 * i])
+    local since = now - tonumber(ARGV[4 + 2 * i])
+    local log = logs[i]
+    local present = {}
+    for _, t in ipairs(log) do present[t] = (present[t] or 0) + 1 end
+    local full_from = nil
+    if #log >= limit then full_from = log[1] end
+    local added = false
+    for _, t in ipairs(known) do
+      if t > since then
+        local n = present[t]
+        if n ~= nil and n > 0 then
+          present[t] = n - 1
+        elseif full_from == nil or t >= full_from then
+          log[#log + 1] = t
+          added = true
+        end
+      end
+    end
+    for _, t in ipairs(fallback) do
+      if t > since then
+        log[#log + 1] = t
+        added = true
+      end
+    end
+    if added then
+      changed = true
+      table.sort(log)
+      while #log > limit do table.remove(log, 1) end
+    end
+  end
+  for _, t in ipairs(fallback) do
+    if state.last == nil or t > state.last then
+      state.last = t
+      changed = true
+    end
+  end
+  for _, t in ipairs(known) do
+    if t > now - interval and (state.last == nil or t > state.last) then
+      state.last = t
+      changed = true
+    end
+  end
+end
+
 local at = now
 if state.last ~= nil and state.last + interval > at then at = state.last + interval end
 if state.paused ~= nil and state.paused > at then at = state.paused end
 local longest = interval
 for i = 1, nrules do
-  local limit = tonumber(ARGV[2 + 2 * i])
-  local window = tonumber(ARGV[3 + 2 * i])
-  local log = logs[i] or {}
-  logs[i] = log
+  local limit = tonumber(ARGV[3 + 2 * i])
+  local window = tonumber(ARGV[4 + 2 * i])
+  local log = logs[i]
   if #log >= limit and log[#log - limit + 1] + window > at then
     at = log[#log - limit + 1] + window
   end
@@ -51,13 +141,13 @@ if at <= now then
   -- rules hold exactly for the real instants, whatever fraction of a millisecond was dropped.
   state.last = now + 1
   for i = 1, nrules do
-    local limit = tonumber(ARGV[2 + 2 * i])
+    local limit = tonumber(ARGV[3 + 2 * i])
     local log = logs[i]
     log[#log + 1] = now + 1
     while #log > limit do table.remove(log, 1) end
   end
 end
-if granted == 1 or pause > 0 then
+if granted == 1 or pause > 0 or changed then
   state.logs = logs
   local ttl = longest + 1000
   if state.paused ~= nil and state.paused - now + 1000 > ttl then

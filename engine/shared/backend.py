@@ -68,11 +68,16 @@ class SharedBackend(Protocol):
         min_interval_ms: int,
         pause_ms: int,
         rules: Sequence[tuple[int, int]],
+        known_ms: Sequence[int] = (),
+        ages_ms: Sequence[int] = (),
     ) -> RateDecision:
         """Grant now if every rule allows it, atomically (see :mod:`engine.shared.rate_decision`).
 
         ``now_ms`` is the client's epoch milliseconds, or ``None`` for the server's clock;
         ``rules`` are ``(limit, window_ms)`` pairs; ``pause_ms > 0`` first forbids grants until
-        ``now + pause_ms``.
+        ``now + pause_ms``. ``known_ms`` (grants the caller got from the shared state, at the
+        milliseconds it recorded) and ``ages_ms`` (grants it made locally while the tier was
+        down, as ages) are merged into the state first, so a state that was lost or never saw
+        them still counts them (how the budget holds through a failover).
         """
         ...

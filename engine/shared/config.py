@@ -19,7 +19,9 @@ class SharedTierConfig(Config):
     gc_margin: NonNegative = 3600.0
     """Seconds a cache key outlives its ``expires_at`` (the key TTL only bounds collection)."""
     retry_after: Positive = 5.0
-    """Seconds the tier is left alone after a failure before it is tried again."""
+    """Seconds the cache tier is left alone after a failure before it is tried again. The
+    limiter tries the backend again with each request, and every this many seconds while a
+    caller waits for a local grant."""
     warn_interval: Positive = 60.0
     """At most one warning per this many seconds about a failing tier."""
     time_source: Literal["server", "client"] = "server"
@@ -27,8 +29,9 @@ class SharedTierConfig(Config):
     clock skew; production) or ``client`` (the engine clock's ``wall()``, passed in: replays
     and tests that control time)."""
     fallback_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
-    """Share of the budget an instance uses on its own while the tier is down (budget /
-    instances is exact; the default suits two instances)."""
+    """Share of the budget an instance uses on its own while the tier is down, counting every
+    grant it made in the current windows (``1 / instances`` keeps the budget while all are
+    down; the default suits two instances)."""
     lock_ttl: Positive = 10.0
     """Seconds a cross-instance fetch lock lives: the longest a dead holder delays others."""
     poll_interval: Positive = 0.05

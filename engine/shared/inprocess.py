@@ -7,9 +7,13 @@ replay share an :class:`InProcessRedis` instead. It keeps the semantics that mat
   type tags behave the same);
 - key TTLs run on ``clock.monotonic()`` (virtual time in a replay) and only collect garbage;
 - the limiter uses :func:`engine.shared.rate_decision.decide`, the Lua script's twin; its
-  "server" time is ``clock.wall()``;
+  "server" time is ``clock.wall()``. Its state shares the key space with values, as in Redis:
+  writing or deleting the key resets it, and a key holding a value (which the script would read
+  as no state) starts an empty one;
 - every call is atomic (no await inside), like a Redis command or script;
-- ``available = False`` makes every call raise :class:`SharedTierUnavailable`: an outage.
+- ``available = False`` makes every call raise :class:`SharedTierUnavailable`: an outage;
+  :meth:`~InProcessRedis.flush` loses every key and limiter state, as a restarted Redis that
+  does not persist.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class InProcessRedis:
 
     async def set(self, key: str, value: bytes, *, ttl_ms: int) -> None:
         self._check()
+        self._rates.pop(key, None)
         self._values[key] = (bytes(value), self._clock.monotonic() + ttl_ms / 1000)
 
     async def set_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
@@ -65,6 +70,7 @@ class InProcessRedis:
         self._check()
         for key in keys:
             self._values.pop(key, None)
+            self._rates.pop(key, None)
 
     async def delete_if_equal(self, key: str, value: bytes) -> bool:
         self._check()
@@ -88,10 +94,13 @@ class InProcessRedis:
         min_interval_ms: int,
         pause_ms: int,
         rules: Sequence[tuple[int, int]],
+        known_ms: Sequence[int] = (),
+        ages_ms: Sequence[int] = (),
     ) -> RateDecision:
         self._check()
         state = self._rates.get(key)
         if state is None:
+            self._values.pop(key, None)  # a value there is no state: the script replaces it
             state = self._rates[key] = RateState()
         return decide(
             state,
@@ -99,10 +108,19 @@ class InProcessRedis:
             min_interval_ms=min_interval_ms,
             pause_ms=pause_ms,
             rules=rules,
+            known_ms=known_ms,
+            ages_ms=ages_ms,
         )
+
+    def flush(self) -> None:
+        """Forget every key and limiter state, as ``FLUSHALL`` or a restart of a Redis that does
+        not persist would (tests restart the twin with it)."""
+        self._values.clear()
+        self._rates.clear()
 
     def raw_set(self, key: str, value: bytes, *, ttl_ms: int = 60_000) -> None:
         """Write ``value`` as is (tests write garbage with it, as with a raw Redis client)."""
+        self._rates.pop(key, None)
         self._values[key] = (bytes(value), self._clock.monotonic() + ttl_ms / 1000)
 
     def __repr__(self) -> str:

@@ -13,12 +13,26 @@ Guarantees of :class:`RedisRateLimiter`:
   backend, and it sleeps locally (``anyio.sleep``) for the wait the script named.
 - ``pause(seconds)`` pauses this instance at once and, on its next script call, every
   instance (the script records ``paused_until``).
-- Degradation: when the backend raises, the instance switches to a local
-  :class:`~engine.limits.RateLimiter` with ``fallback_share`` of the budget (each rule's limit
-  scaled down, at least 1; the minimum interval scaled up) and tries the backend again after
-  ``retry_after`` seconds. Grants made locally are not recorded in the shared log, so the
-  window around a recovery may hold up to one fallback share more than the budget.
-- The ``settle`` field of the config is not used (the shared script orders by arrival).
+- Degradation: when a script call raises, the instance grants on its own with
+  ``fallback_share`` of the budget (:func:`fallback_config`: each rule's limit scaled down, at
+  least 1; the minimum interval scaled up), counting against that share every grant it made in
+  the current windows, the shared ones before the failure included. Each request tries the
+  backend once more before it takes a local grant (a failing call costs at most the backend's
+  command timeout), and one waiting for a local grant tries it every ``retry_after`` seconds: the
+  first request after the backend is back gets a shared grant.
+- Recovery: every script call carries the grants this instance made in the current windows:
+  the shared ones as the script recorded them, which it adds again wherever its state lost them
+  (a Redis restarted empty), and the local ones as their ages, recorded once as made that long
+  ago (never earlier than they were made). So with one instance per ``name``, no window ever
+  holds more grants than the budget, at a failure or at a recovery, whether or not Redis kept
+  its state.
+- With several instances, each knows only its own grants: while all of them are degraded, the
+  budget holds if the shares add up to at most 1 (``fallback_share`` of ``1 / instances``), but
+  a window around a failure may also hold the fallback grants of instances that did not see the
+  others' shared grants, and one around a recovery the grants of instances that have not called
+  the script since (their fallback grants; all their grants if Redis lost its state).
+- The ``settle`` field of the config orders simultaneous callers (replays); the shared script
+  itself orders by arrival.
 - A cancelled caller, or one whose deadline passes, consumes no grant.
 """
 
@@ -26,13 +40,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 
 import anyio
 
 from engine.clock import Clock
 from engine.limits.config import RateLimitConfig, WindowRule
-from engine.limits.rate import RateLimiter, RateLimiterStats, RateLimitTimeout, turnstile
+from engine.limits.line import Line
+from engine.limits.rate import RateLimiterStats, RateLimitTimeout, checked_pause, turnstile
 from engine.shared.backend import RateDecision, SharedBackend
 from engine.shared.config import SharedTierConfig
 from engine.shared.latency import Latency, LatencyStats
@@ -47,11 +63,11 @@ class RedisRateLimiterStats(RateLimiterStats, frozen=True):
     shared_grants: int
     """Grants the shared script made."""
     fallback_grants: int
-    """Grants the local fallback limiter made while the backend was failing."""
+    """Grants made locally (a share of the budget) while the backend was failing."""
     errors: int
     """Script calls that raised."""
     fallbacks: int
-    """Switches to the local fallback limiter."""
+    """Switches from the shared script to local grants (one per outage seen)."""
     latency: LatencyStats
     """Script round trips."""
 
@@ -65,6 +81,47 @@ def fallback_config(config: RateLimitConfig, share: float) -> RateLimitConfig:
         ),
         min_interval=config.min_interval / share,
     )
+
+
+class _Grant:
+    """A grant this instance made: when (``clock.monotonic()``), and the epoch millisecond the
+    script's log holds it at (``None`` for a local grant the script has not been told of)."""
+
+    __slots__ = ("at", "script_ms")
+
+    def __init__(self, at: float, script_ms: int | None) -> None:
+        self.at = at
+        self.script_ms = script_ms
+
+
+class _LocalShare:
+    """The rules of :func:`fallback_config`, applied to every grant this instance made (shared
+    and local alike, oldest first), and a local pause: what the instance may grant on its own."""
+
+    __slots__ = ("_clock", "_min_interval", "_paused_until", "_rules")
+
+    def __init__(self, config: RateLimitConfig, *, clock: Clock) -> None:
+        self._clock = clock
+        self._rules = tuple((rule.limit, rule.window) for rule in config.rules)
+        self._min_interval = config.min_interval
+        self._paused_until = -math.inf
+
+    def next_allowed(self, now: float, grants: Sequence[float]) -> float:
+        """The earliest instant ``>= now`` at which a local grant breaks no rule."""
+        at = max(now, self._paused_until)
+        if grants:
+            at = max(at, grants[-1] + self._min_interval)
+        for limit, window in self._rules:
+            if len(grants) >= limit:
+                at = max(at, grants[-limit] + window)
+        return at
+
+    def pause(self, seconds: float) -> None:
+        """No local grant for ``seconds`` from now; never shortens a pause. Raises
+        :class:`ValueError` as :meth:`engine.limits.RateLimiter.pause` does, changing nothing."""
+        seconds = checked_pause(seconds)
+        if seconds > 0:
+            self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
 
 
 class RedisRateLimiter:
@@ -93,29 +150,42 @@ class RedisRateLimiter:
             (rule.limit, math.ceil(rule.window * 1000)) for rule in self.config.rules
         )
         self._min_interval_ms = math.ceil(self.config.min_interval * 1000)
-        self._fallback = RateLimiter(
+        self._longest = max(
+            [rule.window for rule in self.config.rules] + [self.config.min_interval]
+        )
+        # This instance's latest grants, enough for every rule (the script trims its logs alike).
+        self._grants: deque[_Grant] = deque(
+            maxlen=max([rule.limit for rule in self.config.rules] + [1])
+        )
+        self._fallback = _LocalShare(
             fallback_config(self.config, self.settings.fallback_share), clock=clock
         )
-        self._line = anyio.Lock()  # FIFO
+        self._line = Line()  # FIFO, but a retry after a 429 asks to go first
         # With ``settle`` (replays), callers at one instant enter the line in key order, not in
         # the event loop's order, as with the local RateLimiter.
-        self._turns = turnstile(config.settle, clock)
+        self._turns = turnstile(self.config.settle, clock)
         self._pause_until: float | None = None  # monotonic; sent with the next script call
-        self._down_until: float | None = None
+        self._down = False  # the last script call raised
+        self._retry_at = 0.0  # monotonic; while down, a waiting caller tries the backend then
         self._waiting = 0
         self._max_queue = 0
         self._shared_grants = 0
+        self._fallback_grants = 0
         self._waited = 0
         self._total_wait = 0.0
         self._timeouts = 0
         self._fallbacks = 0
         self._latency = Latency()
 
-    async def acquire(self, *, deadline: float | None = None, key: str = "") -> float:
+    async def acquire(
+        self, *, deadline: float | None = None, key: str = "", first: bool = False
+    ) -> float:
         """Wait for a grant and return its time on ``clock.monotonic()``; see the module doc.
 
         Raises :class:`~engine.limits.RateLimitTimeout` as soon as the script's wait shows the
-        grant would come after ``deadline`` (an instant on ``clock.monotonic()``).
+        grant would come after ``deadline`` (an instant on ``clock.monotonic()``). ``first``
+        takes the next turn in this instance's line, before the local callers waiting for one
+        (the one holding the turn, talking to the backend, keeps it until its grant).
         """
         arrived = self._clock.monotonic()
         self._waiting += 1
@@ -123,8 +193,8 @@ class RedisRateLimiter:
         try:
             with anyio.fail_after(None if deadline is None else max(0.0, deadline - arrived)):
                 if self._turns is not None:
-                    await self._turns.acquire(key=key)
-                await self._line.acquire()
+                    await self._turns.acquire(key=key, first=first)
+                await self._line.acquire(first=first)
         except TimeoutError:
             self._timeouts += 1
             raise RateLimitTimeout(
@@ -139,37 +209,64 @@ class RedisRateLimiter:
 
     async def _head_of_line(self, arrived: float, deadline: float | None, key: str) -> float:
         waited = False
+        ask = True  # every turn asks the backend first, even while it is failing
         while True:
             now = self._clock.monotonic()
-            if self._down_until is not None and now < self._down_until:
-                return await self._fallback.acquire(deadline=deadline, key=key)
-            try:
-                decision = await self._decide(now)
-            except Exception as exc:
-                self._failed(exc)
-                continue
-            if decision.granted:
-                granted = self._clock.monotonic()
-                self._shared_grants += 1
-                if waited:
-                    self._waited += 1
-                    self._total_wait += granted - arrived
-                if self._on_grant is not None:
-                    self._on_grant(decision.now_ms / 1000)
-                return granted
-            wait = decision.wait_ms / 1000
-            if deadline is not None and now + wait > deadline:
-                self._timeouts += 1
-                raise RateLimitTimeout(
-                    f"no grant possible before the deadline (next in {wait:.3f} s)",
-                    next_allowed=now + wait,
-                )
+            if ask or not self._down or now >= self._retry_at:
+                ask = False
+                try:
+                    decision = await self._decide(now)
+                except Exception as exc:
+                    self._failed(exc)
+                else:
+                    if decision.granted:
+                        granted = self._clock.monotonic()
+                        self._grants.append(_Grant(granted, decision.now_ms + 1))
+                        self._shared_grants += 1
+                        return self._granted(granted, arrived, waited, decision.now_ms / 1000)
+                    wait = decision.wait_ms / 1000
+                    if deadline is not None and now + wait > deadline:
+                        raise self._timeout(now + wait)
+                    waited = True
+                    await anyio.sleep(wait)
+                    continue
+            # The backend failed: this instance's share of the budget, on its own.
+            now = self._clock.monotonic()
+            at = self._fallback.next_allowed(now, [grant.at for grant in self._grants])
+            if at <= now:
+                self._grants.append(_Grant(now, None))
+                self._fallback_grants += 1
+                return self._granted(now, arrived, waited, None)
+            if deadline is not None and at > deadline and self._retry_at >= deadline:
+                raise self._timeout(at)
             waited = True
-            await anyio.sleep(wait)
+            await anyio.sleep(min(at, self._retry_at) - now)
+
+    def _granted(self, at: float, arrived: float, waited: bool, script_time: float | None) -> float:
+        if waited:
+            self._waited += 1
+            self._total_wait += at - arrived
+        if script_time is not None and self._on_grant is not None:
+            self._on_grant(script_time)
+        return at
+
+    def _timeout(self, next_allowed: float) -> RateLimitTimeout:
+        self._timeouts += 1
+        return RateLimitTimeout(
+            f"no grant possible before the deadline (next at {next_allowed:.3f})",
+            next_allowed=next_allowed,
+        )
 
     async def _decide(self, now: float) -> RateDecision:
         pause_until = self._pause_until
         pause_ms = 0 if pause_until is None else max(0, math.ceil((pause_until - now) * 1000))
+        # The grants of the current windows: the shared ones the state may have lost (Redis
+        # restarted empty) and the local ones it was never told of.
+        since = now - self._longest
+        recent = [grant for grant in self._grants if grant.at > since]
+        known = [grant.script_ms for grant in recent if grant.script_ms is not None]
+        local = [grant for grant in recent if grant.script_ms is None]
+        ages = [math.floor((now - grant.at) * 1000) for grant in local]
         decision = await self._latency.timed(
             self.backend.rate_decide(
                 self.key,
@@ -179,22 +276,28 @@ class RedisRateLimiter:
                 min_interval_ms=self._min_interval_ms,
                 pause_ms=pause_ms,
                 rules=self._rules,
+                known_ms=known,
+                ages_ms=ages,
             ),
             self._clock,
         )
+        for grant, age in zip(local, ages, strict=True):
+            grant.script_ms = decision.now_ms - age + 1  # where the script recorded it
         if self._pause_until == pause_until:
             self._pause_until = None  # recorded in the shared state
-        if self._down_until is not None:
-            self._down_until = None
+        if self._down:
+            self._down = False
             self._log.warning("shared rate limiter %s is back", self.key)
         return decision
 
     def _failed(self, exc: Exception) -> None:
-        now = self._clock.monotonic()
-        self._down_until = now + self.settings.retry_after
-        self._fallbacks += 1
+        self._retry_at = self._clock.monotonic() + self.settings.retry_after
+        if not self._down:
+            self._down = True
+            self._fallbacks += 1
         self._warn(
-            "shared rate limiter %s failed, using %.0f%% of the budget locally for %.3g s: %r",
+            "shared rate limiter %s failed, using %.0f%% of the budget locally (trying it again "
+            "with each request, and every %.3g s while one waits): %r",
             self.key,
             self.settings.fallback_share * 100,
             self.settings.retry_after,
@@ -203,22 +306,27 @@ class RedisRateLimiter:
 
     def pause(self, seconds: float) -> None:
         """Make no grant for ``seconds`` from now, here at once and everywhere from the next
-        script call (a Retry-After)."""
+        script call (a Retry-After). Never shortens a pause; ``seconds <= 0`` pauses nothing;
+        a NaN, infinite or longer than ``engine.limits.MAX_PAUSE`` one raises
+        :class:`ValueError` and pauses nothing (the engine bounds a Retry-After by
+        ``RetryConfig.max_retry_after`` before it pauses)."""
+        self._fallback.pause(seconds)  # first: it checks `seconds` before anything changes
+        if not seconds > 0:
+            return
         until = self._clock.monotonic() + seconds
-        self._pause_until = until if self._pause_until is None else max(self._pause_until, until)
-        self._fallback.pause(seconds)
+        if self._pause_until is None or until > self._pause_until:
+            self._pause_until = until
 
     def stats(self) -> RedisRateLimiterStats:
-        local = self._fallback.stats()
         return RedisRateLimiterStats(
-            granted=self._shared_grants + local.granted,
-            waited=self._waited + local.waited,
-            total_wait=self._total_wait + local.total_wait,
-            timeouts=self._timeouts + local.timeouts,
+            granted=self._shared_grants + self._fallback_grants,
+            waited=self._waited,
+            total_wait=self._total_wait,
+            timeouts=self._timeouts,
             max_queue=self._max_queue,
             queue=self._waiting,
             shared_grants=self._shared_grants,
-            fallback_grants=local.granted,
+            fallback_grants=self._fallback_grants,
             errors=self._latency.errors,
             fallbacks=self._fallbacks,
             latency=self._latency.stats(),

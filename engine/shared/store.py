@@ -8,13 +8,19 @@ Guarantees of :class:`RedisStore`:
   in replays). The key's own TTL, ``expires_at - clock.wall() + gc_margin``, only bounds
   garbage collection.
 - ``get_many`` is one ``MGET``.
-- A value that fails to decode is a miss, is deleted (best effort) and is counted (``corrupt``).
-- Backend errors propagate (counted in ``errors``): :class:`engine.cache.Cache` degrades them to
-  a miss, and :class:`engine.shared.TieredStore` to its memory tier.
+- Whatever a key holds, reading it never raises because of the value: a value that does not
+  decode into an entry of an allowed type (:class:`~engine.shared.codec.EntryCodec`: garbage,
+  an unknown tag, a schema mismatch, a MessagePack extension, nesting too deep...) is a miss,
+  counted (``corrupt``), and deleted; it is never served. Deleting it is best effort: a backend
+  error then is counted in ``errors`` and does not fail the read.
+- Backend errors of the read or write itself propagate (counted in ``errors``):
+  :class:`engine.cache.Cache` degrades them to a miss, and :class:`engine.shared.TieredStore` to
+  its memory tier. A corrupt value is not a backend error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import TypeVar
@@ -92,7 +98,10 @@ class RedisStore:
                 continue
             self._hits += 1
         if corrupt:
-            await self._latency.timed(self.backend.delete(corrupt), self._clock)
+            # Best effort: the values were read; failing to delete the bad ones (counted in
+            # `errors` by `timed`) must not turn the read into a backend failure.
+            with contextlib.suppress(Exception):
+                await self._latency.timed(self.backend.delete(corrupt), self._clock)
         return found
 
     async def set(self, key: str, entry: Entry) -> None:

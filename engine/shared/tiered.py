@@ -9,7 +9,9 @@ Guarantees of :class:`TieredStore`:
   memory could not answer.
 - ``set`` writes memory, then the shared tier; ``delete`` deletes from both.
 - The shared tier cannot fail a call: an error is a miss (or a skipped write), counted, and
-  logged as a warning at most once per ``warn_interval``. After an error the shared tier is left
+  logged as a warning at most once per ``warn_interval``. A value the shared tier cannot decode
+  is no error: :class:`~engine.shared.RedisStore` answers it as a miss (and deletes it), so a
+  bad value never takes the tier offline. After an error the shared tier is left
   alone for ``retry_after`` seconds (calls meanwhile are counted as ``fallbacks``), then tried
   again: the tier recovers by itself when the backend returns.
 - It reports the memory tier's usage, so the facade's sizes and evictions stay meaningful.

@@ -111,7 +111,8 @@ FAST = SharedTierConfig(prefix="test", retry_after=0.2, lock_ttl=0.4, poll_inter
 class Tier:
     """One kind of shared tier: ``connect()`` opens a backend (each with its own connection
     pool for Redis; the one twin for ``in-process``); ``outage()``/``restore()`` take it away
-    and bring it back (the Redis server is terminated and restarted on its port)."""
+    and bring it back empty (the Redis server is terminated and restarted on its port, without
+    persistence; the twin is flushed)."""
 
     def __init__(self, kind: str, server: RedisServer | None) -> None:
         self.kind = kind
@@ -143,7 +144,10 @@ class Tier:
             self.server.stop()
 
     def restore(self) -> None:
+        """Bring the tier back, empty: a restarted Redis that does not persist lost every key
+        and limiter state, and so does the twin."""
         if self.server is None:
+            self.twin.flush()
             self.twin.available = True
         else:
             self.server.start()

@@ -47,6 +47,9 @@ async def test_overlapping_batches_of_two_instances_fetch_each_key_once(tier: Ti
         async def ask(c: KeyClaims, keys: range) -> None:
             results.append(await c.fetch(list(keys), upstream.fetch, upstream.answered))
 
+        # Connected first: the 10 ms head start below must not go to opening a connection.
+        await first.get_many(["test:warm-up"])
+        await second.get_many(["test:warm-up"])
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ask, claims[0], range(0, 20, 2))
