@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.imports import imported_top_levels
+
 ROOT = Path(__file__).resolve().parents[1]
 # Each layer, and the layers it may import.
 MAY_IMPORT = {
@@ -23,14 +25,7 @@ MAY_IMPORT = {
 
 
 def _imported_layers(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found & set(MAY_IMPORT)
+    return imported_top_levels(path) & set(MAY_IMPORT)
 
 
 @pytest.mark.parametrize("layer", sorted(MAY_IMPORT))

@@ -6,7 +6,6 @@ The wheel itself is installed into a fresh virtualenv and run from outside the c
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
 import sys
@@ -14,6 +13,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from tests.imports import imported_top_levels
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "recobeat", "simulator")
@@ -35,25 +36,14 @@ def _declared() -> set[str]:
     return names
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found
-
-
 def test_every_third_party_import_is_declared_or_confined_to_its_extra() -> None:
     declared = _declared()
-    ours = set(PACKAGES)
+    known = set(PACKAGES) | set(sys.stdlib_module_names) | declared
     problems: list[str] = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
-            for name in sorted(_imports(path) - ours - set(sys.stdlib_module_names) - declared):
+            for name in sorted(imported_top_levels(path) - known):
                 allowed = OPTIONAL.get(name, ())
                 if not any(relative.startswith(prefix) for prefix in allowed):
                     problems.append(f"{relative} imports {name}, which no dependency declares")
