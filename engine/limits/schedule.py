@@ -59,6 +59,14 @@ class RateSchedule:
             grants.append(now)
         return True
 
+    def record(self, at: float) -> None:
+        """Count a grant made at ``at`` by another's decision (a shared limiter's script), so
+        that the grants decided here afterwards respect it too. ``at`` is not before the
+        latest grant recorded."""
+        self._last = at
+        for _, grants in self._windows:
+            grants.append(at)
+
     def pause_until(self, until: float) -> None:
         """Make no grant before ``until`` (an upstream said ``Retry-After``). Never shortens.
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import anyio
 
@@ -49,6 +49,7 @@ from engine.clock import Clock
 from engine.limits.config import RateLimitConfig, WindowRule
 from engine.limits.line import Line
 from engine.limits.rate import RateLimiterStats, RateLimitTimeout, checked_pause, turnstile
+from engine.limits.schedule import RateSchedule
 from engine.shared.backend import RateDecision, SharedBackend
 from engine.shared.config import SharedTierConfig
 from engine.shared.latency import Latency, LatencyStats
@@ -94,36 +95,6 @@ class _Grant:
         self.script_ms = script_ms
 
 
-class _LocalShare:
-    """The rules of :func:`fallback_config`, applied to every grant this instance made (shared
-    and local alike, oldest first), and a local pause: what the instance may grant on its own."""
-
-    __slots__ = ("_clock", "_min_interval", "_paused_until", "_rules")
-
-    def __init__(self, config: RateLimitConfig, *, clock: Clock) -> None:
-        self._clock = clock
-        self._rules = tuple((rule.limit, rule.window) for rule in config.rules)
-        self._min_interval = config.min_interval
-        self._paused_until = -math.inf
-
-    def next_allowed(self, now: float, grants: Sequence[float]) -> float:
-        """The earliest instant ``>= now`` at which a local grant breaks no rule."""
-        at = max(now, self._paused_until)
-        if grants:
-            at = max(at, grants[-1] + self._min_interval)
-        for limit, window in self._rules:
-            if len(grants) >= limit:
-                at = max(at, grants[-limit] + window)
-        return at
-
-    def pause(self, seconds: float) -> None:
-        """No local grant for ``seconds`` from now; never shortens a pause. Raises
-        :class:`ValueError` as :meth:`engine.limits.RateLimiter.pause` does, changing nothing."""
-        seconds = checked_pause(seconds)
-        if seconds > 0:
-            self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
-
-
 class RedisRateLimiter:
     """A limiter whose budget lives in a :class:`SharedBackend`; see the module docstring."""
 
@@ -157,9 +128,9 @@ class RedisRateLimiter:
         self._grants: deque[_Grant] = deque(
             maxlen=max([rule.limit for rule in self.config.rules] + [1])
         )
-        self._fallback = _LocalShare(
-            fallback_config(self.config, self.settings.fallback_share), clock=clock
-        )
+        # What the instance may grant on its own: the share's rules over every grant it made
+        # (shared ones included, each recorded here too), and the local pause.
+        self._fallback = RateSchedule(fallback_config(self.config, self.settings.fallback_share))
         self._line = Line()  # FIFO, but a retry after a 429 asks to go first
         # With ``settle`` (replays), callers at one instant enter the line in key order, not in
         # the event loop's order, as with the local RateLimiter.
@@ -222,6 +193,7 @@ class RedisRateLimiter:
                     if decision.granted:
                         granted = self._clock.monotonic()
                         self._grants.append(_Grant(granted, decision.now_ms + 1))
+                        self._fallback.record(granted)
                         self._shared_grants += 1
                         return self._granted(granted, arrived, waited, decision.now_ms / 1000)
                     wait = decision.wait_ms / 1000
@@ -232,11 +204,11 @@ class RedisRateLimiter:
                     continue
             # The backend failed: this instance's share of the budget, on its own.
             now = self._clock.monotonic()
-            at = self._fallback.next_allowed(now, [grant.at for grant in self._grants])
-            if at <= now:
+            if self._fallback.try_grant(now):
                 self._grants.append(_Grant(now, None))
                 self._fallback_grants += 1
                 return self._granted(now, arrived, waited, None)
+            at = self._fallback.next_allowed(now)
             if deadline is not None and at > deadline and self._retry_at >= deadline:
                 raise self._timeout(at)
             waited = True
@@ -310,10 +282,11 @@ class RedisRateLimiter:
         a NaN, infinite or longer than ``engine.limits.MAX_PAUSE`` one raises
         :class:`ValueError` and pauses nothing (the engine bounds a Retry-After by
         ``RetryConfig.max_retry_after`` before it pauses)."""
-        self._fallback.pause(seconds)  # first: it checks `seconds` before anything changes
+        seconds = checked_pause(seconds)  # before anything changes
         if not seconds > 0:
             return
         until = self._clock.monotonic() + seconds
+        self._fallback.pause_until(until)
         if self._pause_until is None or until > self._pause_until:
             self._pause_until = until
 

@@ -125,3 +125,13 @@ def test_property_grants_never_break_a_rule_and_next_allowed_is_tight(
         assert schedule.try_grant(at)
         grants.append(at)
     assert violations(grants, config) == []
+
+
+def test_grants_recorded_from_elsewhere_count_against_the_rules() -> None:
+    schedule = RateSchedule(
+        RateLimitConfig(rules=(WindowRule(limit=2, window=10.0),), min_interval=1.0)
+    )
+    schedule.record(0.0)  # decided by a shared limiter's script
+    assert schedule.next_allowed(0.0) == 1.0  # the minimum interval after it
+    assert schedule.try_grant(1.0)
+    assert schedule.next_allowed(1.0) == 10.0  # two grants in the window: the first's expiry
