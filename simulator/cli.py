@@ -118,26 +118,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _load_config(path: Path) -> SimulatorConfig:
-    """:func:`simulator.upstream.config.load_config`, its errors as one ``ValueError`` naming
-    the file."""
-    import tomllib
-
-    import msgspec
-
-    from simulator.upstream.config import load_config
+    """The simulator's configuration file, through the one config loader
+    (:func:`engine.config.load_config`); every problem is one ``ValueError`` naming the file."""
+    from engine.config import ConfigError, load_config
+    from simulator.upstream.config import SimulatorConfig
 
     try:
-        return load_config(path)
+        # Anything but .json is TOML, as the simulator has always read it.
+        return load_config(
+            path, SimulatorConfig, format="json" if path.suffix == ".json" else "toml"
+        )
     except OSError as exc:
         raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except msgspec.ValidationError as exc:
-        raise ValueError(f"{path}: invalid configuration: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    except ConfigError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 class _Parser(argparse.ArgumentParser):
