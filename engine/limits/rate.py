@@ -23,6 +23,14 @@ class RateLimitTimeout(EngineError, TimeoutError):
         super().__init__(message)
         self.next_allowed = next_allowed
 
+    @classmethod
+    def next_at(cls, next_allowed: float) -> RateLimitTimeout:
+        """The deadline passes before ``next_allowed``, the earliest grant the rules allow."""
+        return cls(
+            f"no grant possible before the deadline (next at {next_allowed:.3f})",
+            next_allowed=next_allowed,
+        )
+
 
 class RateLimiterStats(msgspec.Struct, frozen=True):
     granted: int
@@ -143,10 +151,7 @@ class RateLimiter:
 
     def _timeout(self, next_allowed: float) -> RateLimitTimeout:
         self._timeouts += 1
-        return RateLimitTimeout(
-            f"no grant possible before the deadline (next at {next_allowed:.3f})",
-            next_allowed=next_allowed,
-        )
+        return RateLimitTimeout.next_at(next_allowed)
 
     def pause(self, seconds: float) -> None:
         """Make no grant for ``seconds`` from now: how the whole engine honours a Retry-After.

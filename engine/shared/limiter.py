@@ -224,10 +224,7 @@ class RedisRateLimiter:
 
     def _timeout(self, next_allowed: float) -> RateLimitTimeout:
         self._timeouts += 1
-        return RateLimitTimeout(
-            f"no grant possible before the deadline (next at {next_allowed:.3f})",
-            next_allowed=next_allowed,
-        )
+        return RateLimitTimeout.next_at(next_allowed)
 
     async def _decide(self, now: float) -> RateDecision:
         pause_until = self._pause_until
