@@ -132,6 +132,14 @@ class BatchFlight(Generic[K, V]):
             if self._in_flight.get(key) is chunk:
                 del self._in_flight[key]
 
+    def __repr__(self) -> str:
+        chunks = len({id(chunk) for chunk in self._in_flight.values()})
+        return (
+            f"<BatchFlight {self.name!r} [keys in flight: {len(self._in_flight)} "
+            f"in {chunks} chunk{'' if chunks == 1 else 's'} | joined: {self.joined} | "
+            f"chunks of {self.max_batch}, {self.concurrency} at once]>"
+        )
+
     def in_flight(self) -> int:
         """Keys held by in-flight chunks (0 once every call has returned)."""
         return len(self._in_flight)

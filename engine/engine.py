@@ -154,6 +154,19 @@ class Engine:
             raise RuntimeError("the engine is not open: use it in `async with`")
         return self._gate
 
+    def __repr__(self) -> str:
+        parts = [repr(self.rate)]
+        if self._gate is None or self._cache is None:
+            parts.insert(0, "not entered")
+        else:
+            parts += [repr(self._gate.concurrency), repr(self._cache)]
+        parts.append(repr(self.flights))
+        parts.append(
+            f"attempts: {self._attempts}, 429s: {self._rate_limited}, "
+            f"retries: {sum(self._retries.values())}, failures: {self._failures}"
+        )
+        return f"<Engine [{' | '.join(parts)}]>"
+
     async def cached(
         self,
         namespace: str,

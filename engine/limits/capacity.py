@@ -48,6 +48,14 @@ class ConcurrencyLimiter:
         finally:
             self._limiter.release_on_behalf_of(token)
 
+    def __repr__(self) -> str:
+        return (
+            f"<ConcurrencyLimiter [limit: {self.config.limit} | "
+            f"in flight: {int(self._limiter.borrowed_tokens)} | "
+            f"queued: {self._limiter.statistics().tasks_waiting} | "
+            f"peak: {self._peak}, acquired: {self._acquired}]>"
+        )
+
     def stats(self) -> ConcurrencyStats:
         return ConcurrencyStats(
             limit=self.config.limit,

@@ -27,6 +27,9 @@ class UpstreamGate:
         self.rate = rate
         self.concurrency = concurrency
 
+    def __repr__(self) -> str:
+        return f"<UpstreamGate [{self.rate!r} then {self.concurrency!r}]>"
+
     @asynccontextmanager
     async def request(
         self, *, deadline: float | None = None, key: str = "", first: bool = False

@@ -41,6 +41,13 @@ class Line:
         """Callers waiting for their turn (the holder not included)."""
         return len(self._waiting)
 
+    def __repr__(self) -> str:
+        first = sum(1 for turn in self._waiting if turn.first)
+        return (
+            f"<Line [{'held' if self._held else 'free'} | "
+            f"waiting: {len(self._waiting)} ({first} first)]>"
+        )
+
     async def acquire(self, *, first: bool = False) -> None:
         """Wait for the turn; the caller must :meth:`release` it. A checkpoint, like
         :meth:`anyio.Lock.acquire`: raises at once in a cancelled scope, and lets other tasks

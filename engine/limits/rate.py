@@ -165,6 +165,32 @@ class RateLimiter:
         if seconds > 0:
             self._schedule.pause_until(self._clock.monotonic() + seconds)
 
+    def __repr__(self) -> str:
+        config = self.config
+        rules = ", ".join(f"{rule.limit} per {rule.window:g} s" for rule in config.rules)
+        parts = [f"rules: {rules or 'none'}, {config.min_interval:g} s apart"]
+        if self._settle:
+            parts[0] += f", settle {self._settle:g} s"
+        try:
+            now: float | None = self._clock.monotonic()
+        except Exception:  # no running event loop: the clock cannot be read
+            now = None
+        if now is not None and config.rules:
+            counts = self._schedule.in_windows(now)
+            parts.append(
+                "in window: "
+                + ", ".join(
+                    f"{count}/{rule.limit} in {rule.window:g} s"
+                    for count, rule in zip(counts, config.rules, strict=True)
+                )
+            )
+        parts.append(f"queued: {len(self._queue)}")
+        if now is not None:
+            wait = self._schedule.next_allowed(now) - now
+            parts.append(f"next grant in {wait:.3f} s" if wait > 0 else "next grant: now")
+        parts.append(f"granted: {self._granted}, timeouts: {self._timeouts}")
+        return f"<RateLimiter [{' | '.join(parts)}]>"
+
     def stats(self) -> RateLimiterStats:
         return RateLimiterStats(
             granted=self._granted,

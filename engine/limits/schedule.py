@@ -50,6 +50,13 @@ class RateSchedule:
                 earliest = max(earliest, grants[0] + window)
         return earliest
 
+    def in_windows(self, now: float) -> tuple[int, ...]:
+        """For each rule, the grants still counted against it at ``now`` (those made less than
+        its window ago; at most its limit)."""
+        return tuple(
+            sum(1 for at in grants if at > now - window) for window, grants in self._windows
+        )
+
     def try_grant(self, now: float) -> bool:
         """Record a grant at ``now`` if the rules allow one then; say whether it was made."""
         if self.next_allowed(now) > now:
