@@ -34,7 +34,7 @@ async def map_bounded(
 
     Items start in order: ``limit`` workers take the next item as they free up, so which items
     run at any instant never depends on how the event loop orders simultaneous wake-ups. Item
-    ``i`` starts no earlier than ``stagger * i`` seconds after the call (the seed's
+    ``i`` starts no earlier than ``stagger * i`` seconds after the call (the design note's
     "0.2 s x index" for recommendation chunks). The calls run in a task group owned by this
     call: when one fails, the others are cancelled and that error is raised (unwrapped from the
     exception group when it is the only one); nothing outlives the call.

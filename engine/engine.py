@@ -45,7 +45,7 @@ class UpstreamTimeout(Retryable, TimeoutError):
 
 
 class EngineConfig(Config):
-    """Everything the engine does, with the seed's tuned values as defaults."""
+    """Everything the engine does, with the design note's tuned values as defaults."""
 
     rate: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
     concurrency: ConcurrencyConfig = msgspec.field(default_factory=ConcurrencyConfig)
@@ -78,10 +78,10 @@ class EngineStats(msgspec.Struct, frozen=True):
 class Engine:
     """Owns the limits, the singleflight, the cache and their task group.
 
-    Use it as an async context manager; no task outlives the ``async with`` block. ``seed``
-    fixes retry jitter (pass one in replays; by default it is random per process). Several
-    engines share one budget by sharing ``rate_limiter``, and one cache by sharing ``store``;
-    ``observer`` sees the cache's hits, stores and evictions. Across processes, pass the
+    Use it as an async context manager; no task outlives the ``async with`` block. ``seed``, a
+    random seed, fixes retry jitter (pass one in replays; by default it is random per process).
+    Several engines share one budget by sharing ``rate_limiter``, and one cache by sharing
+    ``store``; ``observer`` sees the cache's hits, stores and evictions. Across processes, pass the
     :mod:`engine.shared` pieces: a ``RedisRateLimiter``, a ``TieredStore`` and, as ``flights``,
     a ``DistributedFlight`` (so that one instance fetches a key the others missed too).
     """

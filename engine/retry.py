@@ -2,8 +2,8 @@
 
 The decision is pure (:class:`RetryPolicy` takes the attempt number and a random draw); the
 async loop :func:`retrying` only sleeps. Random draws come from :func:`jitter`, a hash of
-``(seed, key, attempt)``, never from a shared RNG: concurrent tasks would otherwise draw in
-scheduling order and a replay would not repeat itself.
+``(seed, key, attempt)`` where ``seed`` is a random seed, never from a shared RNG: concurrent
+tasks would otherwise draw in scheduling order and a replay would not repeat itself.
 """
 
 from __future__ import annotations

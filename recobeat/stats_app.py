@@ -1,4 +1,4 @@
-"""An ASGI app serving the client's statistics at ``/api/cache/stats`` (the seed's endpoint).
+"""An ASGI app serving the client's statistics at ``/api/cache/stats`` (the design note's endpoint).
 
 Mount it in a FastAPI/Starlette app (``app.mount("/", stats_app(client))``) or serve it alone.
 """

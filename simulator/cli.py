@@ -47,7 +47,10 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--port", type=int, default=8000, help="port to bind, 0 for any (default: %(default)s)"
     )
     parser.add_argument(
-        "--seed", type=int, default=None, help="catalog and fault seed (overrides the config's)"
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed of the catalog and faults (overrides the config's)",
     )
     parser.add_argument(
         "--config",

@@ -18,9 +18,9 @@ class UpstreamGate:
     grant, so slots are only ever held by requests on the wire, and a slow rate queue cannot
     starve the bulkhead. The cost of the order: when every slot is busy, a granted request waits
     for a slot and goes out later than its grant, so on the wire two requests can be closer than
-    the minimum interval. Size the bulkhead so that it is not the bottleneck (the seed's 6 slots
-    at one grant per 0.75 s leave 4.5 s per request), and let the upstream's own limit, measured
-    on arrival, be the judge (the simulator's request log is).
+    the minimum interval. Size the bulkhead so that it is not the bottleneck (the design note's
+    6 slots at one grant per 0.75 s leave 4.5 s per request), and let the upstream's own limit,
+    measured on arrival, be the judge (the simulator's request log is).
     """
 
     def __init__(self, rate: RateLimiting, concurrency: ConcurrencyLimiter) -> None:

@@ -1,4 +1,4 @@
-"""How to reach Redis, with the seed's connection settings as defaults."""
+"""How to reach Redis, with the design note's connection settings as defaults."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ DEFAULT_URL = "redis://localhost:6379/0"
 class RedisConfig(Config):
     """A Redis connection pool and the shared tier that uses it.
 
-    The seed's settings and their coredis equivalents (see
+    The design note's settings and their coredis equivalents (see
     :class:`engine.redis.CoredisBackend`): a pool of 50 connections (``max_connections``),
     keep-alive (``socket_keepalive``), retry on timeout (coredis's ``ConstantRetryPolicy`` on
     its connection and timeout errors, ``retries`` times), a health check every 30 s (coredis 6
@@ -35,7 +35,7 @@ class RedisConfig(Config):
     retries: Annotated[int, msgspec.Meta(ge=0)] = 1
     """Retries of a command that failed on a connection error or a timeout."""
     max_idle_time: Annotated[int, msgspec.Meta(ge=1)] = 30
-    """Seconds after which an idle connection is closed (the seed's 30 s health check)."""
+    """Seconds after which an idle connection is closed (the design note's 30 s health check)."""
     connect_timeout: Positive = 1.0
     command_timeout: Positive = 0.5
     """Deadline of one backend call, retries included (``anyio.fail_after``)."""

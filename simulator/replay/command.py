@@ -51,7 +51,7 @@ def add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         action="append",
         help="run on this backend only (repeatable; default: the scenario's backends)",
     )
-    parser.add_argument("--seed", type=int, help="override every scenario's seed")
+    parser.add_argument("--seed", type=int, help="override every scenario's random seed")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the full reports here")
     parser.add_argument(
         "--compare",

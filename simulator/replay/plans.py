@@ -1,9 +1,10 @@
 """Every arrival of a scenario, with all of its random choices fixed in advance.
 
 Arrival instants are strictly increasing (ties are moved 1 us apart) and each arrival's choices
-come from a generator seeded by ``(scenario seed, stream, index)``: no draw depends on what the
-concurrent replay did, so the schedule of tasks cannot change what is asked, and planning each
-arrival only when it is reached (:func:`iter_arrivals`) gives the same arrivals as up front.
+come from a generator seeded by (the scenario's random seed, stream, index): no draw depends on
+what the concurrent replay did, so the schedule of tasks cannot change what is asked, and
+planning each arrival only when it is reached (:func:`iter_arrivals`) gives the same arrivals as
+up front.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The replay report: expectations with PASS/FAIL and the headline metrics.
 
 The JSON form is deterministic: built per request id, aggregated order-insensitively, floats
-rounded to the microsecond, and without wall-clock timings, so the same file and seed give the
-same bytes on every run, and asyncio and trio give the same report apart from ``backend``.
+rounded to the microsecond, and without wall-clock timings, so the same file and random seed
+give the same bytes on every run, and asyncio and trio give the same report apart from
+``backend``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Seed tracks for workloads: Spotify IDs drawn from a Zipf-popular pool, some unknown.
 
-``draw(key, count)`` is a pure function of (pool seed, key): a workload draws a generation's
-seeds by its stable identity (e.g. the generation number), in any order, from any task.
+``draw(key, count)`` is a pure function of (the pool's random seed, key): a workload draws a
+generation's seeds by its stable identity (e.g. the generation number), in any order, from any
+task.
 """
 
 from __future__ import annotations

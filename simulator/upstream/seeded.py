@@ -1,7 +1,8 @@
-"""Seeded, order-free randomness: every draw is a pure function of a seed and a stable identity.
+"""Seeded, order-free randomness: every draw is a pure function of a random seed and a stable
+identity.
 
 Nothing here keeps state, so concurrent tasks can draw in any order and still see the same
-values: a request's randomness comes from hashing (seed, its identity), never from a shared
+values: a request's randomness comes from hashing (random seed, its identity), never from a shared
 ``random.Random`` whose sequence would depend on scheduling.
 """
 

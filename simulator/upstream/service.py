@@ -75,8 +75,8 @@ class Exchange(msgspec.Struct, frozen=True):
 
 class RecoBeatSimulator:
     """The whole simulated service. ``origin``: the ``clock.monotonic()`` reading that fault
-    windows count from (virtual runs start at 0). A ``catalog`` built for the same seed and
-    catalog config may be shared between simulators to save its construction."""
+    windows count from (virtual runs start at 0). A ``catalog`` built for the same random seed
+    and catalog config may be shared between simulators to save its construction."""
 
     def __init__(
         self,
