@@ -68,7 +68,7 @@ class BatchFlight(Generic[K, V]):
         self._in_flight: dict[K, _Chunk[K, V]] = {}
         # Callers at one instant form their chunks one at a time in the order of their keys
         # once ``settle`` has passed (replays), not in the event loop's order: the same chunks
-        # on every backend. With settle 0 the turn is granted at once, without a checkpoint.
+        # on asyncio and on trio. With settle 0 the turn is granted at once, without a checkpoint.
         self._turns = turnstile(settle, clock)
         self.joined = 0
         """Keys a caller did not send because an in-flight chunk already held them."""

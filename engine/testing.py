@@ -1,6 +1,7 @@
 """Virtual time for your own tests: what a test of code built on the engine needs.
 
-Run a coroutine function in virtual time on either backend, deterministically::
+Run a coroutine function in virtual time on either event loop (asyncio or trio),
+deterministically::
 
     from engine.testing import VirtualClock, run_virtual
 

@@ -1,16 +1,17 @@
 """Run a coroutine function in virtual time, deterministically, on asyncio or trio.
 
-This module is the engine's one adapter to the concrete backends; everything else is anyio.
+This module is the engine's one adapter to the concrete event loops (asyncio's and trio's);
+everything else is anyio.
 
 Guarantee: inside :func:`run_virtual` time only moves when every task is blocked, and then it
 jumps straight to the next deadline, so an hour of sleeps costs no wall time. Given the same
 coroutine and the same ``seed``, the run schedules tasks in the same order every time on a given
-backend (asyncio is FIFO; trio's scheduler randomness is seeded), so its results are identical.
+event loop (asyncio is FIFO; trio's scheduler randomness is seeded), so its results are identical.
 
 Limits: no real I/O and no threads inside a virtual run. A socket, a Redis round trip,
 ``anyio.to_thread`` or a DNS lookup takes real time while the virtual clock sees an idle loop and
 jumps ahead by an arbitrary amount, and socket timeouts fire at once. Use in-process transports
-and stores. The two backends may order simultaneous wake-ups differently: give events distinct
+and stores. The two event loops may order simultaneous wake-ups differently: give events distinct
 instants and aggregate results order-insensitively when both must agree.
 """
 

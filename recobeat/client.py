@@ -197,7 +197,7 @@ class RecoBeatClient:
     async def recommend_from_seeds(
         self, seeds: Sequence[str], size: int, *, targets: AudioTargets | None = None
     ) -> tuple[Track, ...]:
-        """Recommendations for any number of seeds, the way the original backend does it:
+        """Recommendations for any number of seeds, the way the MoodList backend does it:
         chunks of at most 5 seeds, at most 3 chunks at once, chunk ``i`` starting
         ``0.2 s * i`` after the first; candidates merged in chunk order without duplicates."""
         batching = self.config.batching

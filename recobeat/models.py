@@ -1,4 +1,5 @@
-"""The RecoBeat API's shapes, field for field as the reference documents them (camelCase keys).
+"""The RecoBeat API's shapes, field for field as its documentation gives them (camelCase keys;
+see docs/recobeat-api.md).
 
 Decoding validates ranges too (a popularity of 300 or an energy of 1.5 is a malformed
 response), so nothing invalid reaches a cache.

@@ -1,9 +1,10 @@
-"""The RecoBeat part of one playlist generation, as the original backend performs it.
+"""The RecoBeat part of one playlist generation, as the MoodList backend performs it.
 
 A :class:`PlaylistPlan` holds every choice of one generation, drawn up front (think times,
 seeds, mood targets, whether it refines), so running many generations concurrently never draws
 from a shared random generator and a replay repeats itself. :func:`generate_playlist` performs
-the plan against a :class:`~recobeat.client.RecoBeatClient` (see the reference's workload):
+the plan against a :class:`~recobeat.client.RecoBeatClient` (docs/workload.md, "One playlist
+generation", describes each step and its parameters):
 
 1. mood analysis: an LLM thinks for ``mood_think`` seconds;
 2. the user's seeds (Spotify IDs) are converted through the ID registry;

@@ -38,7 +38,7 @@ class RedisConfig(Config):
     """Seconds after which an idle connection is closed (the design note's 30 s health check)."""
     connect_timeout: Positive = 1.0
     command_timeout: Positive = 0.5
-    """Deadline of one backend call, retries included (``anyio.fail_after``)."""
+    """Deadline of one call to Redis, retries included (``anyio.fail_after``)."""
     shared: SharedTierConfig = msgspec.field(default_factory=SharedTierConfig)
 
     def resolved_url(self) -> str:

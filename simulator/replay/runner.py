@@ -3,7 +3,9 @@
 One task starts each arrival at its instant (cheaper than thousands of sleeping tasks); every
 instance is a :class:`~recobeat.client.RecoBeatClient` with its own engine and memory cache,
 or a shared store and rate budget as the scenario says. The whole replay runs inside
-``anyio.fail_after(horizon)``: a deadlock fails fast instead of hanging.
+``anyio.move_on_after(horizon)``: a replay still running at its horizon (a deadlock, say) is
+stopped there instead of hanging, and its result says so (``timed_out``, which fails the
+horizon check, with the unfinished arrivals counted).
 
 Memory stays flat per arrival: arrivals are planned as they are reached, each outcome is folded
 into counts and a latency as it finishes, and the cache events into :class:`TtlAudit` s as they
@@ -112,7 +114,7 @@ def run_scenario(
     profile: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> RunResult:
-    """Replay ``scenario`` on ``backend`` in virtual time (deterministic for its seed).
+    """Replay ``scenario`` on ``backend`` in virtual time (deterministic for its random seed).
 
     ``progress``, when given, is called as virtual time advances (about each 1 % of the
     horizon, when an arrival starts or finishes) and once at the end with ``finished=True``."""
@@ -125,8 +127,8 @@ async def _replay(
     scenario: Scenario, backend: str, profile: str | None, progress: ProgressCallback | None
 ) -> RunResult:
     config = scenario.client_config(profile)
-    # Simultaneous requests go in key order, not the event loop's: the same report on both
-    # backends (see RateLimitConfig.settle).
+    # Simultaneous requests go in key order, not the event loop's: the same report on asyncio
+    # and on trio (see RateLimitConfig.settle).
     config = msgspec.structs.replace(
         config,
         engine=msgspec.structs.replace(

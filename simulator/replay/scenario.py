@@ -107,7 +107,7 @@ class SeedPoolSpec(_Spec, kw_only=True):
 
 
 class PlaylistStream(_Spec, tag="playlists", tag_field="kind", kw_only=True):
-    """Playlist generations (the reference's workload), one per arrival."""
+    """Playlist generations (the workload of docs/workload.md), one per arrival."""
 
     name: str = "playlists"
     arrivals: Arrivals

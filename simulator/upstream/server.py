@@ -69,9 +69,9 @@ async def serve_http(
         await worker_serve(app, config, sockets=sockets, shutdown_trigger=shutdown_trigger)
         return
     # Our own receiver, installed before ``started``: a SIGINT sent as soon as the URL is known
-    # then stops the server gracefully on both backends. Left to hypercorn, asyncio installs its
-    # handlers only later, and trio raises KeyboardInterrupt into whichever task is running,
-    # which ends in an exception group.
+    # then stops the server gracefully on asyncio and on trio. Left to hypercorn, asyncio
+    # installs its handlers only later, and trio raises KeyboardInterrupt into whichever task is
+    # running, which ends in an exception group.
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
 
         async def stop() -> None:
