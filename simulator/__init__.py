@@ -24,7 +24,7 @@ from recobeat.models import Artist, AudioFeatures, Content, Page, Track
 from simulator.upstream.api import ENDPOINTS, RecoBeatApi
 from simulator.upstream.asgi import SimulatorApp
 from simulator.upstream.catalog import FEATURE_NAMES, Catalog, CatalogConfig
-from simulator.upstream.config import SimulatorConfig, load_config
+from simulator.upstream.config import SimulatorConfig
 from simulator.upstream.faults import EndpointProfile, Fault, FaultPlan, FaultRates, FaultWindow
 from simulator.upstream.latency import LatencyModel
 from simulator.upstream.messages import Request, Response
@@ -74,7 +74,6 @@ __all__ = [
     "SimulatorTransport",
     "Track",
     "UpstreamRateLimit",
-    "load_config",
     "serve_http",
 ]
 

@@ -29,7 +29,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 
 
 SMALL = CatalogConfig(tracks=200_000, materialised=1_000, tracks_per_artist=10)
-INSTANT = LatencyModel(median_s=0.0, p99_s=0.0)
+INSTANT = LatencyModel(median=0.0, p99=0.0)
 
 
 @pytest.fixture(scope="session")

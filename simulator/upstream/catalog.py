@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 import math
 import random
+from typing import Annotated
 
 import msgspec
 
+from engine.config import Config, ConfigError, PositiveInt
 from recobeat.models import Artist, AudioFeatures, Track
 from simulator.upstream.ids import EntityIds, IndexPermutation
 from simulator.upstream.seeded import derive_key, mix64
@@ -178,27 +180,22 @@ _LAST = [
 ]
 
 
-class CatalogConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class CatalogConfig(Config):
     """How big the catalog is.
 
     ``tracks``: addressable tracks; ``materialised``: the most popular tracks precomputed for
     search; ``tracks_per_artist``: each artist's number of tracks (the last artist may have fewer).
     """
 
-    tracks: int = 2_000_000
-    materialised: int = 5_000
-    tracks_per_artist: int = 10
+    tracks: Annotated[int, msgspec.Meta(ge=1, lt=1 << 40)] = 2_000_000
+    materialised: PositiveInt = 5_000
+    tracks_per_artist: PositiveInt = 10
 
-    def __post_init__(self) -> None:
-        if not 1 <= self.tracks < 1 << 40:
-            raise ValueError(f"catalog.tracks must be in 1..2**40-1, not {self.tracks}")
-        if not 1 <= self.materialised <= self.tracks:
-            raise ValueError(
-                f"catalog.materialised must be in 1..catalog.tracks, not {self.materialised}"
-            )
-        if self.tracks_per_artist < 1:
-            raise ValueError(
-                f"catalog.tracks_per_artist must be at least 1, not {self.tracks_per_artist}"
+    def validate(self) -> None:
+        if not self.materialised <= self.tracks:
+            raise ConfigError(
+                f"CatalogConfig.materialised: {self.materialised} is more than tracks "
+                f"({self.tracks}); it must be in 1..tracks"
             )
 
 

@@ -6,7 +6,7 @@ digest of its stable identity) and the instant it arrived, never on scheduling o
 
 One uniform draw picks the fault by stacking the rates in this order: timeout, reset, server
 error, malformed body; the rest are served normally. During a :class:`FaultWindow` (times in
-seconds since the simulator's origin, ``[start_s, end_s)``) each rate is the larger of the
+seconds since the simulator's origin, ``[start, end)``) each rate is the larger of the
 endpoint's and the window's.
 """
 
@@ -16,7 +16,8 @@ import enum
 
 import msgspec
 
-from simulator.upstream.latency import LatencyModel
+from engine.config import Config, ConfigError
+from simulator.upstream.latency import LatencyModel, Share
 from simulator.upstream.seeded import unit
 
 __all__ = ["EndpointProfile", "Fault", "FaultPlan", "FaultRates", "FaultWindow", "ServiceDecision"]
@@ -36,21 +37,20 @@ class Fault(enum.Enum):
     MALFORMED = "malformed"
 
 
-class FaultRates(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class FaultRates(Config):
     """Probabilities per request, each in 0..1, summing to at most 1."""
 
-    error: float = 0.0
-    timeout: float = 0.0
-    reset: float = 0.0
-    malformed: float = 0.0
+    error: Share = 0.0
+    timeout: Share = 0.0
+    reset: Share = 0.0
+    malformed: Share = 0.0
 
-    def __post_init__(self) -> None:
-        for name in ("error", "timeout", "reset", "malformed"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"faults.{name} must be in 0..1, not {value}")
+    def validate(self) -> None:
         if self.error + self.timeout + self.reset + self.malformed > 1.0 + 1e-12:
-            raise ValueError("faults: error + timeout + reset + malformed must be at most 1")
+            raise ConfigError(
+                "FaultRates: error + timeout + reset + malformed must be at most 1, not "
+                f"{self.error + self.timeout + self.reset + self.malformed}"
+            )
 
     def during(self, other: FaultRates) -> FaultRates:
         return FaultRates(
@@ -61,24 +61,25 @@ class FaultRates(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         )
 
 
-class FaultWindow(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A burst of faults: ``rates`` apply from ``start_s`` (inclusive) to ``end_s`` (exclusive)."""
+class FaultWindow(Config):
+    """A burst of faults: ``rates`` apply from ``start`` (inclusive) to ``end`` (exclusive),
+    in seconds since the simulator's origin."""
 
-    start_s: float
-    end_s: float
+    start: float
+    end: float
     rates: FaultRates
 
-    def __post_init__(self) -> None:
-        if not self.end_s > self.start_s:
-            raise ValueError(f"window.end_s must be after start_s, not {self.end_s}")
+    def validate(self) -> None:
+        if not self.end > self.start:
+            raise ConfigError(f"FaultWindow.end: {self.end} is not after start {self.start}")
 
 
-class EndpointProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class EndpointProfile(Config):
     """How an endpoint behaves: its service time, its fault rates and its fault windows."""
 
     latency: LatencyModel = msgspec.field(default_factory=LatencyModel)
     faults: FaultRates = msgspec.field(default_factory=FaultRates)
-    windows: list[FaultWindow] = msgspec.field(default_factory=list)
+    windows: tuple[FaultWindow, ...] = ()
 
 
 class ServiceDecision(msgspec.Struct, frozen=True):
@@ -115,7 +116,7 @@ class FaultPlan:
         rates = profile.faults
         elapsed = now - self.origin
         for window in profile.windows:
-            if window.start_s <= elapsed < window.end_s:
+            if window.start <= elapsed < window.end:
                 rates = rates.during(window.rates)
         delay = profile.latency.sample(unit(request_key, 1), unit(request_key, 2))
         u = unit(request_key, 3)

@@ -4,42 +4,48 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import Annotated
 
 import msgspec
 
-__all__ = ["LatencyModel"]
+from engine.config import Config, ConfigError, NonNegative
+
+__all__ = ["LatencyModel", "Share"]
+
+#: A float in 0..1 (a share of draws, a probability).
+Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 _Z99 = NormalDist().inv_cdf(0.99)
 _inv_cdf = NormalDist().inv_cdf
 
 
-class LatencyModel(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class LatencyModel(Config):
     """Seconds drawn log-normally with the given median and 99th percentile; a share
     ``slow_share`` of draws is multiplied by ``slow_factor`` (a slow tail beyond the log-normal).
-    ``median_s == p99_s`` gives a constant; ``0`` gives no delay at all."""
+    ``median == p99`` gives a constant; ``0`` gives no delay at all."""
 
-    median_s: float = 0.05
-    p99_s: float = 0.25
-    slow_share: float = 0.0
-    slow_factor: float = 10.0
+    median: NonNegative = 0.05
+    """Median seconds."""
+    p99: NonNegative = 0.25
+    """99th-percentile seconds, at least ``median``."""
+    slow_share: Share = 0.0
+    """Share of draws (0..1) multiplied by ``slow_factor``."""
+    slow_factor: Annotated[float, msgspec.Meta(ge=1)] = 10.0
 
-    def __post_init__(self) -> None:
-        if not self.median_s >= 0:
-            raise ValueError(f"latency.median_s must be >= 0, not {self.median_s}")
-        if not self.p99_s >= self.median_s:
-            raise ValueError(f"latency.p99_s must be >= median_s, not {self.p99_s}")
-        if not 0.0 <= self.slow_share <= 1.0:
-            raise ValueError(f"latency.slow_share must be in 0..1, not {self.slow_share}")
-        if not self.slow_factor >= 1.0:
-            raise ValueError(f"latency.slow_factor must be >= 1, not {self.slow_factor}")
+    def validate(self) -> None:
+        if not self.p99 >= self.median:
+            raise ConfigError(
+                f"LatencyModel.p99: {self.p99} is below median {self.median}; "
+                "it must be at least the median"
+            )
 
     def sample(self, u: float, u_tail: float) -> float:
         """The latency for uniform draws ``u`` (the quantile) and ``u_tail`` (slow or not)."""
-        if self.median_s == 0.0:
+        if self.median == 0.0:
             return 0.0
-        sigma = (math.log(self.p99_s) - math.log(self.median_s)) / _Z99
+        sigma = (math.log(self.p99) - math.log(self.median)) / _Z99
         z = _inv_cdf(min(max(u, 1e-12), 1.0 - 1e-12)) if sigma else 0.0
-        seconds = self.median_s * math.exp(sigma * z)
+        seconds = self.median * math.exp(sigma * z)
         if u_tail < self.slow_share:
             seconds *= self.slow_factor
         return seconds

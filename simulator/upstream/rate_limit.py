@@ -3,8 +3,8 @@
 Sans-I/O: :meth:`UpstreamRateLimit.check` takes the arrival instant and mutates only its own
 state. Semantics:
 
-- Each rule ``(limit, window_s)`` admits a request arriving at ``now`` only if fewer than
-  ``limit`` of the client's *admitted* requests arrived in ``(now - window_s, now]``. A request
+- Each rule ``(limit, window)`` admits a request arriving at ``now`` only if fewer than
+  ``limit`` of the client's *admitted* requests arrived in ``(now - window, now]``. A request
   is admitted when every rule admits it. Rejected requests do not count toward any window (so a
   client that backs off as told is served as soon as the window frees).
 - A rejection carries ``retry_after``: the exact time until every violated rule would admit the
@@ -12,7 +12,7 @@ state. Semantics:
   admitted by those rules.
 - Penalty box (optional): a rejected request that arrives before the client's previous
   Retry-After elapsed is a strike; ``strikes`` strikes in a row (an admitted request resets the
-  count) block the client for ``block_s``, during which every request is rejected with the
+  count) block the client for ``block`` seconds, during which every request is rejected with the
   remaining block time. Requests during a block do not extend it.
 """
 
@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections import deque
 
 import msgspec
+
+from engine.config import Config, NonNegative, Positive, PositiveInt
 
 __all__ = [
     "Allowed",
@@ -32,37 +34,22 @@ __all__ = [
 ]
 
 
-class RateLimitRule(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """At most ``limit`` admitted requests per client in any ``window_s`` seconds."""
+class RateLimitRule(Config):
+    """At most ``limit`` admitted requests per client in any ``window`` seconds."""
 
-    limit: int
-    window_s: float
-
-    def __post_init__(self) -> None:
-        if self.limit < 1:
-            raise ValueError(f"rate_limit.rules.limit must be at least 1, not {self.limit}")
-        if not self.window_s > 0:
-            raise ValueError(f"rate_limit.rules.window_s must be positive, not {self.window_s}")
+    limit: PositiveInt
+    window: Positive
 
 
-class PenaltyBox(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Block a client for ``block_s`` after ``strikes`` requests sent during its Retry-After."""
+class PenaltyBox(Config):
+    """Block a client for ``block`` seconds after ``strikes`` requests sent during its
+    Retry-After."""
 
-    strikes: int = 10
-    block_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.strikes < 1:
-            raise ValueError(f"penalty_box.strikes must be at least 1, not {self.strikes}")
-        if not self.block_s > 0:
-            raise ValueError(f"penalty_box.block_s must be positive, not {self.block_s}")
+    strikes: PositiveInt = 10
+    block: Positive = 60.0
 
 
-def _default_rules() -> list[RateLimitRule]:
-    return [RateLimitRule(100, 60.0), RateLimitRule(5, 1.0)]
-
-
-class RateLimitConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class RateLimitConfig(Config):
     """The rules (all must admit), the optional penalty box, and how long a 429 takes to send.
 
     Defaults: 100 per 60 s and 5 per 1 s. An evenly spaced client at 80/min (one request every
@@ -71,15 +58,13 @@ class RateLimitConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     requests draws 429s from the burst rule.
     """
 
-    rules: list[RateLimitRule] = msgspec.field(default_factory=_default_rules)
+    rules: tuple[RateLimitRule, ...] = (
+        RateLimitRule(limit=100, window=60.0),
+        RateLimitRule(limit=5, window=1.0),
+    )
     penalty_box: PenaltyBox | None = msgspec.field(default_factory=PenaltyBox)
-    rejection_latency_s: float = 0.005
-
-    def __post_init__(self) -> None:
-        if not self.rejection_latency_s >= 0:
-            raise ValueError(
-                f"rate_limit.rejection_latency_s must be >= 0, not {self.rejection_latency_s}"
-            )
+    rejection_latency: NonNegative = 0.005
+    """Seconds a 429 takes to send."""
 
 
 class Allowed(msgspec.Struct, frozen=True):
@@ -112,7 +97,7 @@ class UpstreamRateLimit:
 
     def __init__(self, config: RateLimitConfig | None = None) -> None:
         self.config = config or RateLimitConfig()
-        self._rules = [(r.limit, r.window_s) for r in self.config.rules]
+        self._rules = [(r.limit, r.window) for r in self.config.rules]
         self._clients: dict[str, _Client] = {}
 
     def check(self, client: str, now: float) -> Allowed | Rejected:
@@ -137,7 +122,7 @@ class UpstreamRateLimit:
             state.strikes += 1
             if state.strikes >= box.strikes:
                 state.strikes = 0
-                state.blocked_until = now + box.block_s
-                return Rejected(box.block_s, blocked=True)
+                state.blocked_until = now + box.block
+                return Rejected(box.block, blocked=True)
         state.retry_at = now + retry_after
         return Rejected(retry_after)

@@ -115,7 +115,7 @@ class RecoBeatSimulator:
         endpoint = ticket.route.template if ticket.route is not None else None
         verdict = self.rate_limit.check(ticket.client, now)
         if isinstance(verdict, Rejected):
-            delay = self.config.rate_limit.rejection_latency_s
+            delay = self.config.rate_limit.rejection_latency
             wait = verdict.retry_after
             retry_after = max(1, math.ceil(wait))
             response = error_response(

@@ -147,7 +147,7 @@ async def test_requests_never_closer_than_075s(open_client) -> None:  # type: ig
 
 async def test_retry_after_is_honoured(open_client) -> None:  # type: ignore[no-untyped-def]
     # The upstream's true limit (3 per 10 s) is below the engine's budget (80/min).
-    limit = UpstreamLimit(rules=[UpstreamRule(limit=3, window_s=10)], penalty_box=None)
+    limit = UpstreamLimit(rules=[UpstreamRule(limit=3, window=10)], penalty_box=None)
     async with open_client(rate_limit=limit) as (client, sim):
         ids = [sim.catalog.track_uuid(i) for i in range(6)]
         features = await client.audio_features_many(ids)
@@ -165,7 +165,7 @@ async def test_retry_after_is_honoured(open_client) -> None:  # type: ignore[no-
 
 
 async def test_5xx_burst_is_retried_with_backoff(open_client) -> None:  # type: ignore[no-untyped-def]
-    burst = EndpointProfile(windows=[FaultWindow(start_s=0, end_s=3, rates=FaultRates(error=1.0))])
+    burst = EndpointProfile(windows=[FaultWindow(start=0, end=3, rates=FaultRates(error=1.0))])
     async with open_client(service=burst) as (client, sim):
         track = await client.audio_features(sim.catalog.track_uuid(1))
         stats = client.stats()

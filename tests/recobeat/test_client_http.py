@@ -18,7 +18,7 @@ from simulator import RateLimitRule, RecoBeatSimulator
 pytestmark = pytest.mark.anyio
 
 UNLIMITED = EngineConfig(rate=RateLimitConfig(rules=(), min_interval=0))
-GENEROUS_UPSTREAM = UpstreamLimit(rules=[RateLimitRule(limit=10_000, window_s=1)])
+GENEROUS_UPSTREAM = UpstreamLimit(rules=[RateLimitRule(limit=10_000, window=1)])
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -68,7 +68,7 @@ def test_a_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         ("bad.toml", "seed = \n", "not valid TOML"),
         ("bad.json", "{seed: 1", "not valid JSON"),
         ("bad.toml", "seed = 'one'\n", "$.seed"),
-        ("bad.toml", "[rate_limit]\nrules = [{ limit = 0, window_s = 60 }]\n", "limit"),
+        ("bad.toml", "[rate_limit]\nrules = [{ limit = 0, window = 60 }]\n", "limit"),
         ("bad.toml", "colour = 'red'\n", "unknown field `colour`"),
         ("bad.toml", "[endpoints.'/v1/nope']\n", "endpoints"),
     ],
@@ -84,13 +84,14 @@ def test_an_invalid_config(
 
 
 def test_the_documented_example_config_loads(tmp_path: Path) -> None:
-    from simulator.upstream.config import load_config
+    from engine.config import load_config
+    from simulator.upstream.config import SimulatorConfig
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "simulator-config.md"
     example = doc.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "sim.toml"
     path.write_text(example)
-    config = load_config(path)
+    config = load_config(path, SimulatorConfig)
     assert (config.seed, config.catalog.tracks) == (42, 200_000)
     assert config.rate_limit.rules[0].limit == 60
     assert config.endpoints["/v1/track/recommendation"].faults.error == 0.05

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.config import ConfigError
 from recobeat.ids import is_reccobeats_id as is_uuid
 from recobeat.ids import is_spotify_id
 from simulator import Catalog, CatalogConfig, SeedPool
@@ -130,9 +131,9 @@ def test_seed_pool_is_deterministic_zipf_and_mixes_unknown_ids(catalog: Catalog)
 
 
 def test_catalog_config_validation_names_the_field() -> None:
-    with pytest.raises(ValueError, match=r"catalog\.materialised"):
+    with pytest.raises(ConfigError, match=r"CatalogConfig\.materialised"):
         CatalogConfig(tracks=10, materialised=11)
-    with pytest.raises(ValueError, match=r"catalog\.tracks"):
+    with pytest.raises(ConfigError, match=r"CatalogConfig\.tracks"):
         CatalogConfig(tracks=0)
-    with pytest.raises(ValueError, match="tracks_per_artist"):
+    with pytest.raises(ConfigError, match=r"CatalogConfig\.tracks_per_artist"):
         CatalogConfig(tracks_per_artist=0)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.config import ConfigError
 from simulator import (
     Allowed,
     PenaltyBox,
@@ -65,7 +66,7 @@ def test_every_rule_must_admit_and_retry_after_is_the_latest_one() -> None:
 
 
 def test_penalty_box_blocks_clients_that_ignore_retry_after() -> None:
-    rl = limiter((1, 10.0), box=PenaltyBox(strikes=3, block_s=100.0))
+    rl = limiter((1, 10.0), box=PenaltyBox(strikes=3, block=100.0))
     assert isinstance(rl.check("c", 0.0), Allowed)
     first = rl.check("c", 1.0)  # a 429 with retry-after 9 s: not a strike yet
     assert isinstance(first, Rejected) and not first.blocked
@@ -81,7 +82,7 @@ def test_penalty_box_blocks_clients_that_ignore_retry_after() -> None:
 
 
 def test_honouring_retry_after_never_strikes() -> None:
-    rl = limiter((1, 10.0), box=PenaltyBox(strikes=1, block_s=100.0))
+    rl = limiter((1, 10.0), box=PenaltyBox(strikes=1, block=100.0))
     t = 0.0
     for _ in range(20):
         verdict = rl.check("c", t)
@@ -105,16 +106,20 @@ def test_default_limits_tell_the_seeds_story() -> None:
 @pytest.mark.parametrize(
     ("build", "field"),
     [
-        (lambda: RateLimitRule(0, 1.0), "limit"),
-        (lambda: RateLimitRule(5, 0.0), "window_s"),
-        (lambda: RateLimitRule(5, -1.0), "window_s"),
-        (lambda: PenaltyBox(strikes=0), "strikes"),
-        (lambda: PenaltyBox(block_s=0), "block_s"),
-        (lambda: RateLimitConfig(rejection_latency_s=-1), "rejection_latency_s"),
+        (lambda: RateLimitRule(limit=0, window=1.0), "RateLimitRule.limit"),
+        (lambda: RateLimitRule(limit=5, window=0.0), "RateLimitRule.window"),
+        (lambda: RateLimitRule(limit=5, window=-1.0), "RateLimitRule.window"),
+        (lambda: PenaltyBox(strikes=0), "PenaltyBox.strikes"),
+        (lambda: PenaltyBox(block=0), "PenaltyBox.block"),
+        (lambda: RateLimitConfig(rejection_latency=-1), "RateLimitConfig.rejection_latency"),
+        (
+            lambda: RateLimitConfig(rules=[{"limit": 5, "window": 0}]),
+            r"RateLimitConfig\.rules\[0\]\.window",
+        ),
     ],
 )
 def test_invalid_config_fails_naming_the_field(build, field: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(ConfigError, match=field):
         build()
 
 

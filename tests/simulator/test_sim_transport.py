@@ -34,8 +34,8 @@ def client(sim: RecoBeatSimulator, client_id: str = "c1") -> httpx.AsyncClient:
 
 async def test_round_trip_costs_network_plus_service_time_in_virtual_time(make_simulator) -> None:  # type: ignore[no-untyped-def]
     sim = make_simulator(
-        network=LatencyModel(median_s=0.03, p99_s=0.03),
-        service=EndpointProfile(latency=LatencyModel(median_s=0.2, p99_s=0.2)),
+        network=LatencyModel(median=0.03, p99=0.03),
+        service=EndpointProfile(latency=LatencyModel(median=0.2, p99=0.2)),
     )
     async with client(sim) as http:
         start = anyio.current_time()
@@ -57,7 +57,7 @@ async def test_round_trip_costs_network_plus_service_time_in_virtual_time(make_s
 
 async def test_429_has_retry_after_and_json_body_and_is_logged(make_simulator) -> None:  # type: ignore[no-untyped-def]
     sim = make_simulator(
-        rate_limit=RateLimitConfig(rules=[RateLimitRule(3, 10.0)], rejection_latency_s=0.0)
+        rate_limit=RateLimitConfig(rules=[RateLimitRule(3, 10.0)], rejection_latency=0.0)
     )
     params = {"ids": sim.catalog.spotify_id(1)}
     async with client(sim) as http:
@@ -76,7 +76,7 @@ async def test_429_has_retry_after_and_json_body_and_is_logged(make_simulator) -
 
 
 async def test_network_jitter_compresses_client_spacing_on_arrival(make_simulator) -> None:  # type: ignore[no-untyped-def]
-    sim = make_simulator(network=LatencyModel(median_s=0.05, p99_s=0.6))
+    sim = make_simulator(network=LatencyModel(median=0.05, p99=0.6))
     async with client(sim) as http, anyio.create_task_group() as tg:
         for i in range(60):
             tg.start_soon(http.get, f"/v1/track/{sim.catalog.track_uuid(i)}/audio-features")
@@ -92,7 +92,7 @@ async def test_network_jitter_compresses_client_spacing_on_arrival(make_simulato
 
 
 async def test_tuned_client_is_spared_and_the_old_setting_is_throttled(make_simulator) -> None:  # type: ignore[no-untyped-def]
-    sim = make_simulator(network=LatencyModel(median_s=0.03, p99_s=0.15))  # default limits
+    sim = make_simulator(network=LatencyModel(median=0.03, p99=0.15))  # default limits
     ids = [sim.catalog.spotify_id(i) for i in range(400)]
 
     async def paced(name: str, spacing: float, n: int) -> None:
@@ -152,7 +152,7 @@ async def test_malformed_body_is_a_200_with_invalid_json(make_simulator) -> None
 
 
 async def test_server_errors_at_a_rate_and_in_a_burst_window(make_simulator) -> None:  # type: ignore[no-untyped-def]
-    burst = FaultWindow(start_s=60.0, end_s=120.0, rates=FaultRates(error=1.0))
+    burst = FaultWindow(start=60.0, end=120.0, rates=FaultRates(error=1.0))
     profile = EndpointProfile(
         latency=LatencyModel(0.0, 0.0), faults=FaultRates(error=0.1), windows=[burst]
     )
