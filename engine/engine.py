@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 import anyio
 import msgspec
@@ -31,11 +31,18 @@ from engine.limits import (
 )
 from engine.limits.protocol import RateLimiting
 from engine.retry import RateLimited, Retryable, RetryConfig, RetryPolicy, retrying
-from engine.shared.store import RedisStore, RedisStoreStats
-from engine.shared.tiered import TieredStore, TieredStoreStats
+from engine.shared.store import RedisStoreStats
+from engine.shared.tiered import TieredStoreStats
 from engine.singleflight import SingleFlight, SingleFlightStats
 
-__all__ = ["Engine", "EngineConfig", "EngineStats", "UpstreamTimeout"]
+__all__ = [
+    "Engine",
+    "EngineConfig",
+    "EngineStats",
+    "FrontsStore",
+    "ReportsStats",
+    "UpstreamTimeout",
+]
 
 T = TypeVar("T")
 
@@ -73,6 +80,33 @@ class EngineStats(msgspec.Struct, frozen=True):
     """Memory and shared-tier hits, shared-tier errors and fallbacks (a ``TieredStore``)."""
     shared_store: RedisStoreStats | None = None
     """The shared (Redis) tier: hits, misses, corrupt values, errors, round-trip latency."""
+
+
+@runtime_checkable
+class ReportsStats(Protocol):
+    """A store that counts its own work. :meth:`Engine.stats` reports what it returns by type:
+    a :class:`~engine.shared.TieredStoreStats` as ``tiers``, a
+    :class:`~engine.shared.RedisStoreStats` as ``shared_store`` (other reports are not part of
+    :class:`EngineStats`)."""
+
+    def stats(self) -> msgspec.Struct: ...
+
+
+@runtime_checkable
+class FrontsStore(Protocol):
+    """A store in front of another (a memory tier in front of the ``shared`` one): the stats of
+    both are reported."""
+
+    @property
+    def shared(self) -> Store: ...
+
+
+def _store_reports(store: Store) -> list[msgspec.Struct]:
+    """What ``store``, and the store it fronts, report about themselves."""
+    stores: list[object] = [store]
+    if isinstance(store, FrontsStore):
+        stores.append(store.shared)
+    return [each.stats() for each in stores if isinstance(each, ReportsStats)]
 
 
 class Engine:
@@ -237,8 +271,7 @@ class Engine:
         self._retries[name] = self._retries.get(name, 0) + 1
 
     def stats(self) -> EngineStats:
-        store = self.cache.store
-        shared = store.shared if isinstance(store, TieredStore) else store
+        reports = _store_reports(self.cache.store)
         return EngineStats(
             upstream_attempts=self._attempts,
             rate_limited=self._rate_limited,
@@ -248,6 +281,6 @@ class Engine:
             concurrency=self.gate.concurrency.stats(),
             flights=self.flights.stats(),
             cache=self.cache.stats(),
-            tiers=store.stats() if isinstance(store, TieredStore) else None,
-            shared_store=shared.stats() if isinstance(shared, RedisStore) else None,
+            tiers=next((r for r in reports if isinstance(r, TieredStoreStats)), None),
+            shared_store=next((r for r in reports if isinstance(r, RedisStoreStats)), None),
         )

@@ -12,13 +12,20 @@ Guarantees of :class:`SingleFlight`:
   starts a new execution. Caching results is the cache's job, not this one's.
 - No task outlives the ``SingleFlight``: leaving its ``async with`` block cancels the executions
   still running, and their waiters get :class:`SingleFlightClosed`.
+
+Two seams let a flight do more than deduplicate in this process (the shared tier's
+:class:`~engine.shared.DistributedFlight` does): the cache runs a missed key's fetch under a
+:class:`CacheFlightKey`, which such a flight may coordinate across instances (plain
+``SingleFlight`` treats it as any key), and :meth:`SingleFlight.key_claims` hands batched
+lookups the per-key claims of the instances sharing the flight's backend (``None`` here: a
+local flight has nobody to share with).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import anyio
 import anyio.abc
@@ -27,13 +34,24 @@ import msgspec
 from engine.errors import EngineError
 from engine.exception_groups import exit_owned
 
-__all__ = ["SingleFlight", "SingleFlightClosed", "SingleFlightStats"]
+if TYPE_CHECKING:
+    from engine.shared.claims import KeyClaims
+
+__all__ = ["CacheFlightKey", "SingleFlight", "SingleFlightClosed", "SingleFlightStats"]
 
 T = TypeVar("T")
 
 
 class SingleFlightClosed(EngineError, RuntimeError):
     """The :class:`SingleFlight` closed while this call was waiting for its execution."""
+
+
+class CacheFlightKey(msgspec.Struct, frozen=True):
+    """The flight key of a cache miss: :class:`engine.cache.Cache` fetches a missed ``key`` (the
+    full cache key, ``v1:<namespace>:<key>``) under it. Equal only to another
+    ``CacheFlightKey`` of the same ``key``, never to a plain tuple or string."""
+
+    key: str
 
 
 class SingleFlightStats(msgspec.Struct, frozen=True):
@@ -138,6 +156,12 @@ class SingleFlight:
     def _forget(self, key: Hashable, flight: _Flight[Any]) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
+
+    def key_claims(self, name: str) -> KeyClaims | None:
+        """The claims through which instances sharing this flight's backend split the batched
+        lookups named ``name`` (:class:`~engine.shared.KeyClaims`), or ``None`` when there are
+        no other instances to split them with: always ``None`` for a local ``SingleFlight``."""
+        return None
 
     def running(self, key: Hashable) -> bool:
         """Whether an execution for ``key`` is in flight now."""

@@ -33,7 +33,7 @@ import msgspec
 
 from engine import MISSING, Clock, Engine, Missing, chunked, map_bounded
 from engine.batchflight import BatchFlight
-from engine.shared import DistributedFlight, KeyClaims
+from engine.shared import KeyClaims
 from recobeat.config import MAX_IDS_PER_REQUEST, MAX_SEEDS, ClientConfig
 from recobeat.errors import (
     BadRequest,
@@ -119,18 +119,13 @@ class RecoBeatClient:
             clock=engine.clock,
             settle=engine.config.rate.settle,
         )
-        # Instances sharing a store also share who fetches which ID (see KeyClaims).
-        flights = engine.flights
-        self._claims: dict[str, KeyClaims] = (
-            {
-                namespace: KeyClaims(
-                    flights.backend, namespace, clock=engine.clock, settings=flights.settings
-                )
-                for namespace in ("tracks", "artists")
-            }
-            if isinstance(flights, DistributedFlight)
-            else {}
-        )
+        # Instances sharing the flights' backend also share who fetches which ID: the flights
+        # hand out the claims (SingleFlight.key_claims; None when there is no one to share with).
+        self._claims: dict[str, KeyClaims] = {
+            namespace: claims
+            for namespace in ("tracks", "artists")
+            if (claims := engine.flights.key_claims(namespace)) is not None
+        }
         return self
 
     async def __aexit__(

@@ -5,8 +5,9 @@ Guarantees of :class:`Cache`:
 - Freshness is judged here, against ``clock.wall()``: an entry is fresh while
   ``clock.wall() < entry.expires_at`` and stale from its expiry instant on. A stale entry counts
   as an expiration (and a miss) and is deleted.
-- Concurrent misses for one key share one fetch (:class:`~engine.singleflight.SingleFlight`),
-  whose result is stored with ``expires_at = clock.wall() + ttl`` read when the fetch returns.
+- Concurrent misses for one key share one fetch (:class:`~engine.singleflight.SingleFlight`,
+  under the key's :class:`~engine.singleflight.CacheFlightKey`), whose result is stored with
+  ``expires_at = clock.wall() + ttl`` read when the fetch returns.
   :data:`~engine.cache.store.MISSING` is stored, with the namespace's ``missing_ttl``, only if
   that namespace has one.
 - Errors from a fetch are never cached; they reach every caller that shared the fetch.
@@ -34,7 +35,7 @@ from engine.cache.keys import cache_key, canonical
 from engine.cache.policy import NamespaceTtl, TtlPolicy
 from engine.cache.store import MISSING, Entry, Missing, ReportsUsage, Store
 from engine.clock import Clock
-from engine.singleflight import SingleFlight
+from engine.singleflight import CacheFlightKey, SingleFlight
 from engine.throttled_log import ThrottledWarning
 
 __all__ = ["Cache", "CacheStats", "NamespaceStats"]
@@ -167,7 +168,9 @@ class Cache:
             ns.expirations += 1
             await self._delete(full_key)
         ns.misses += 1
-        return await self._flights.do(("cache", full_key), lambda: self._fetch(ns, full_key, fetch))
+        return await self._flights.do(
+            CacheFlightKey(full_key), lambda: self._fetch(ns, full_key, fetch)
+        )
 
     async def _fetch(
         self, ns: _Namespace, full_key: str, fetch: Callable[[], Awaitable[T | Missing]]

@@ -14,6 +14,7 @@ from engine.shared.config import SharedTierConfig
 from engine.shared.flight import DistributedFlight, DistributedFlightStats
 from engine.shared.inprocess import InProcessRedis
 from engine.shared.latency import LatencyStats
+from engine.shared.lease import Lease
 from engine.shared.limiter import RedisRateLimiter, RedisRateLimiterStats, fallback_config
 from engine.shared.rate_decision import RateState, decide
 from engine.shared.store import RedisStore, RedisStoreStats
@@ -27,6 +28,7 @@ __all__ = [
     "InProcessRedis",
     "KeyClaims",
     "LatencyStats",
+    "Lease",
     "RateDecision",
     "RateLimiting",
     "RateState",

@@ -6,7 +6,8 @@ own claim (``SET <prefix>:claim:<name>:<key> <token> NX PX lock_ttl``) and
 :meth:`KeyClaims.fetch` coordinates a batch:
 
 - the keys this instance claims are fetched by it (in as few requests as its own batching
-  makes), the claims renewed every third of ``lock_ttl`` meanwhile and released afterwards;
+  makes), the claims held by one :class:`~engine.shared.lease.Lease`: renewed every third of
+  ``lock_ttl`` meanwhile and released afterwards (each only if it is still this batch's);
 - the keys others hold are awaited: every ``poll_interval`` their answers are looked for (the
   holder stores them in the shared store); a key whose claim is gone without an answer (its
   holder failed, died, or the upstream does not know it) is claimed and fetched here.
@@ -18,17 +19,15 @@ holder delays the others by at most ``lock_ttl``.
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
 
 from engine.clock import Clock
-from engine.exception_groups import single_error
 from engine.shared.backend import SharedBackend
 from engine.shared.config import SharedTierConfig
+from engine.shared.lease import Lease
 
 __all__ = ["KeyClaims"]
 
@@ -50,8 +49,7 @@ class KeyClaims:
         self.settings = settings if settings is not None else SharedTierConfig()
         self._clock = clock
         self._prefix = f"{self.settings.prefix}:claim:{name}:"
-        self._ttl_ms = math.ceil(self.settings.lock_ttl * 1000)
-        self._token = os.urandom(16).hex().encode()
+        self._leases: set[Lease] = set()  # one per batch this instance is fetching now
         self.claimed = 0
         """Keys this instance fetched holding their claim."""
         self.answered_remotely = 0
@@ -70,57 +68,46 @@ class KeyClaims:
         result: dict[K, Any] = {}
         pending = list(dict.fromkeys(keys))
         while pending:
-            mine = await self._claim(pending)
-            if mine:
-                self.claimed += len(mine)
-                result.update(await self._holding(mine, fetch))
+            mine = await self._claim_and_fetch(pending, fetch, result)
             pending = [key for key in pending if key not in mine]
             if pending:
                 pending = await self._await_others(pending, answered, result)
         return result
 
-    async def _claim(self, keys: list[K]) -> set[K]:
-        mine: set[K] = set()
-        for key in keys:
-            try:
-                if await self.backend.set_if_absent(
-                    self._key(key), self._token, ttl_ms=self._ttl_ms
-                ):
-                    mine.add(key)
-            except Exception:
-                self.errors += 1
-                mine.add(key)  # no shared state to coordinate through: fetch it here
-        return mine
-
-    async def _holding(
-        self, keys: set[K], fetch: Callable[[list[K]], Awaitable[Mapping[K, Any]]]
-    ) -> Mapping[K, Any]:
+    async def _claim_and_fetch(
+        self,
+        keys: list[K],
+        fetch: Callable[[list[K]], Awaitable[Mapping[K, Any]]],
+        result: dict[K, Any],
+    ) -> set[K]:
+        """Claim what can be claimed of ``keys`` and fetch it, the claims renewed meanwhile and
+        released afterwards; the keys fetched here."""
+        lease = Lease(
+            self.backend,
+            ttl=self.settings.lock_ttl,
+            release_within=self.settings.poll_interval * 20,
+            on_error=self._count_error,
+        )
+        self._leases.add(lease)
         try:
-            with single_error():
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._keep_alive, keys)
-                    try:
-                        return await fetch(sorted(keys, key=str))
-                    finally:
-                        tg.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):
+            async with lease:
+                mine: set[K] = set()
                 for key in keys:
                     try:
-                        await self.backend.delete_if_equal(self._key(key), self._token)
+                        if await lease.take(self._key(key)):
+                            mine.add(key)
                     except Exception:
-                        self.errors += 1  # the claim expires by itself
+                        self.errors += 1
+                        mine.add(key)  # no shared state to coordinate through: fetch it here
+                if mine:
+                    self.claimed += len(mine)
+                    result.update(await lease.run(lambda: fetch(sorted(mine, key=str))))
+                return mine
+        finally:
+            self._leases.discard(lease)
 
-    async def _keep_alive(self, keys: set[K]) -> None:
-        while True:
-            await anyio.sleep(self.settings.lock_ttl / 3)
-            for key in keys:
-                try:
-                    await self.backend.extend_if_equal(
-                        self._key(key), self._token, ttl_ms=self._ttl_ms
-                    )
-                except Exception:
-                    self.errors += 1
+    def _count_error(self) -> None:
+        self.errors += 1
 
     async def _await_others(
         self,
@@ -149,3 +136,11 @@ class KeyClaims:
 
     def _key(self, key: Hashable) -> str:
         return self._prefix + str(key)
+
+    def __repr__(self) -> str:
+        held = sum(len(lease.held) for lease in self._leases)
+        return (
+            f"<KeyClaims [{self._prefix[:-1]} | fetching: {len(self._leases)} batches, "
+            f"claims held: {held} | claimed: {self.claimed}, "
+            f"answered remotely: {self.answered_remotely}, errors: {self.errors}]>"
+        )

@@ -2,7 +2,8 @@
 
 :class:`DistributedFlight` is a :class:`~engine.singleflight.SingleFlight` (pass it to
 ``Engine(flights=...)``). Local callers share one execution as before; for the cache's flights
-(keys ``("cache", <cache key>)``) that execution first takes a short lock in the shared backend
+(keys :class:`~engine.singleflight.CacheFlightKey`) that execution first takes a short lock in
+the shared backend, a :class:`~engine.shared.lease.Lease`
 (``SET <prefix>:lock:<cache key> <token> NX PX lock_ttl``):
 
 - the instance that gets the lock runs the fetch (which stores its result in the shared store),
@@ -17,13 +18,13 @@
   time in Redis, the engine clock in the twin), and the waiters fetch then.
 - A backend error never fails a call: the instance fetches by itself (counted in ``errors``).
 
-Other keys (``Engine.deduplicated``) are deduplicated locally only.
+Other keys (``Engine.deduplicated``) are deduplicated locally only. For batched lookups,
+:meth:`DistributedFlight.key_claims` gives the :class:`~engine.shared.claims.KeyClaims` that
+share the same backend.
 """
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -31,10 +32,11 @@ import anyio
 
 from engine.cache.store import MISSING, Store
 from engine.clock import Clock
-from engine.exception_groups import single_error
 from engine.shared.backend import SharedBackend
+from engine.shared.claims import KeyClaims
 from engine.shared.config import SharedTierConfig
-from engine.singleflight import SingleFlight, SingleFlightStats
+from engine.shared.lease import Lease
+from engine.singleflight import CacheFlightKey, SingleFlight, SingleFlightStats
 
 __all__ = ["DistributedFlight", "DistributedFlightStats"]
 
@@ -67,63 +69,64 @@ class DistributedFlight(SingleFlight):
         self.settings = settings if settings is not None else SharedTierConfig()
         self._clock = clock
         self._lock_prefix = f"{self.settings.prefix}:lock:"
-        self._lock_ttl_ms = math.ceil(self.settings.lock_ttl * 1000)
+        self._leases: set[Lease] = set()  # one per cache miss coordinating now
         self._locked = 0
         self._answered_remotely = 0
         self._errors = 0
 
     async def do(self, key: Hashable, fn: Callable[[], Awaitable[T]]) -> T:
-        if isinstance(key, tuple) and len(key) == 2 and key[0] == "cache":
-            cache_key = str(key[1])
+        if isinstance(key, CacheFlightKey):
+            cache_key = key.key
             return await super().do(key, lambda: self._across_instances(cache_key, fn))
         return await super().do(key, fn)
 
+    def key_claims(self, name: str) -> KeyClaims:
+        """Per-key claims in this flight's backend, for the batched lookups named ``name``."""
+        return KeyClaims(self.backend, name, clock=self._clock, settings=self.settings)
+
     async def _across_instances(self, cache_key: str, fn: Callable[[], Awaitable[T]]) -> T:
         lock = self._lock_prefix + cache_key
-        token = os.urandom(16).hex().encode()
+        # The lease renews the lock while the fetch runs (a fetch can wait in the rate
+        # limiter's queue far longer than ``lock_ttl``) and releases it when the block ends.
+        lease = Lease(
+            self.backend,
+            ttl=self.settings.lock_ttl,
+            release_within=self.settings.poll_interval * 20,
+            on_error=self._count_error,
+        )
+        self._leases.add(lease)
+        try:
+            async with lease:
+                return await self._locking(lease, lock, cache_key, fn)
+        finally:
+            self._leases.discard(lease)
+
+    async def _locking(
+        self, lease: Lease, lock: str, cache_key: str, fn: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Take the lock and fetch, or wait for the holder's entry; again if it left none."""
         while True:
             try:
-                locked = await self.backend.set_if_absent(lock, token, ttl_ms=self._lock_ttl_ms)
+                locked = await lease.take(lock)
             except Exception:
                 self._errors += 1
                 return await fn()
             if locked:
-                try:
-                    # Another instance may have stored the entry and unlocked between our
-                    # cache miss and our lock: look once more before fetching.
-                    found = await self._fresh(cache_key)
-                    if found is not None:
-                        self._answered_remotely += 1
-                        return found[0]  # type: ignore[no-any-return]
-                    self._locked += 1
-                    return await self._holding(lock, token, fn)
-                finally:
-                    await self._release(lock, token)
+                # Another instance may have stored the entry and unlocked between our
+                # cache miss and our lock: look once more before fetching.
+                found = await self._fresh(cache_key)
+                if found is not None:
+                    self._answered_remotely += 1
+                    return found[0]  # type: ignore[no-any-return]
+                self._locked += 1
+                return await lease.run(fn)
             found = await self._wait_for_holder(lock, cache_key)
             if found is not None:
                 self._answered_remotely += 1
                 return found[0]  # type: ignore[no-any-return]
 
-    async def _holding(self, lock: str, token: bytes, fn: Callable[[], Awaitable[T]]) -> T:
-        """``await fn()`` while keeping the lock alive: a fetch can wait in the rate limiter's
-        queue far longer than ``lock_ttl``, and a lapsed lock would let another instance fetch
-        the same key. If this process dies, the renewals stop and the lock lapses."""
-        with single_error():
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._keep_alive, lock, token)
-                try:
-                    return await fn()
-                finally:
-                    tg.cancel_scope.cancel()
-
-    async def _keep_alive(self, lock: str, token: bytes) -> None:
-        """Renew the lock every third of its TTL until cancelled."""
-        while True:
-            await anyio.sleep(self.settings.lock_ttl / 3)
-            try:
-                await self.backend.extend_if_equal(lock, token, ttl_ms=self._lock_ttl_ms)
-            except Exception:
-                self._errors += 1  # the next renewal may succeed; the fetch goes on regardless
+    def _count_error(self) -> None:
+        self._errors += 1
 
     async def _wait_for_holder(self, lock: str, cache_key: str) -> tuple[Any] | None:
         """Poll until another instance's entry appears, ``(value,)``, or the lock is gone,
@@ -146,16 +149,9 @@ class DistributedFlight(SingleFlight):
         except Exception:
             self._errors += 1
             return None
-        if entry is not None and self._clock.wall() < entry.expires_at:
+        if entry is not None and entry.fresh(self._clock.wall()):
             return (MISSING if entry.missing else entry.value,)
         return None
-
-    async def _release(self, lock: str, token: bytes) -> None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.poll_interval * 20):
-            try:
-                await self.backend.delete_if_equal(lock, token)
-            except Exception:
-                self._errors += 1  # the lock expires by itself
 
     def stats(self) -> DistributedFlightStats:
         local = super().stats()
@@ -168,4 +164,14 @@ class DistributedFlight(SingleFlight):
             locked=self._locked,
             answered_remotely=self._answered_remotely,
             errors=self._errors,
+        )
+
+    def __repr__(self) -> str:
+        state = "open" if self._task_group is not None else "closed"
+        held = sum(len(lease.held) for lease in self._leases)
+        return (
+            f"<DistributedFlight [{state} | in flight: {len(self._flights)} | "
+            f"coordinating: {len(self._leases)}, locks held: {held} | "
+            f"locked: {self._locked}, answered remotely: {self._answered_remotely}, "
+            f"errors: {self._errors}]>"
         )

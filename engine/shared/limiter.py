@@ -303,4 +303,30 @@ class RedisRateLimiter:
         )
 
     def __repr__(self) -> str:
-        return f"RedisRateLimiter({self.backend!r}, key={self.key!r})"
+        config = self.config
+        rules = ", ".join(f"{rule.limit} per {rule.window:g} s" for rule in config.rules)
+        state = (
+            f"degraded: {self.settings.fallback_share:.0%} of the budget locally"
+            if self._down
+            else "shared"
+        )
+        parts = [self.key, state, f"rules: {rules or 'none'}, {config.min_interval:g} s apart"]
+        try:
+            now: float | None = self._clock.monotonic()
+        except Exception:  # no running event loop: the clock cannot be read
+            now = None
+        if now is not None and config.rules:
+            # This instance's own grants (the shared budget's total lives in the backend).
+            here = ", ".join(
+                f"{sum(1 for grant in self._grants if grant.at > now - rule.window)}"
+                f"/{rule.limit} in {rule.window:g} s"
+                for rule in config.rules
+            )
+            parts.append(f"granted here in window: {here}")
+        parts.append(f"queued: {self._waiting}")
+        parts.append(
+            f"granted: {self._shared_grants + self._fallback_grants} "
+            f"(shared: {self._shared_grants}, fallback: {self._fallback_grants}), "
+            f"timeouts: {self._timeouts}, errors: {self._latency.errors}"
+        )
+        return f"<RedisRateLimiter [{' | '.join(parts)}]>"

@@ -2,7 +2,7 @@
 
 Guarantees of :class:`TieredStore`:
 
-- ``get`` answers from memory when memory holds a fresh entry (``clock.wall() < expires_at``);
+- ``get`` answers from memory when memory holds a fresh entry (``entry.fresh(clock.wall())``);
   otherwise it asks the shared tier, and an entry found there fills memory with its own
   ``expires_at``. (Choosing the tier is the only freshness check made here; the entry returned
   is still judged by the cache facade.) ``get_many`` asks the shared tier once for all the keys
@@ -78,7 +78,7 @@ class TieredStore:
 
     async def get(self, key: str) -> Entry | None:
         entry = await self.memory.get(key)
-        if entry is not None and self._clock.wall() < entry.expires_at:
+        if entry is not None and entry.fresh(self._clock.wall()):
             self._memory_hits += 1
             return entry
         found = await self._shared("get", key, lambda: self.shared.get(key), None)
@@ -92,7 +92,7 @@ class TieredStore:
     async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         entries = await self.memory.get_many(keys)
         now = self._clock.wall()
-        wanted = [i for i, entry in enumerate(entries) if entry is None or now >= entry.expires_at]
+        wanted = [i for i, entry in enumerate(entries) if entry is None or not entry.fresh(now)]
         self._memory_hits += len(keys) - len(wanted)
         if not wanted:
             return entries
@@ -165,4 +165,23 @@ class TieredStore:
         )
 
     def __repr__(self) -> str:
-        return f"TieredStore({self.memory!r}, {self.shared!r})"
+        if self._down_until is None:
+            shared = "up"
+        else:
+            try:
+                left: float | None = self._down_until - self._clock.monotonic()
+            except Exception:  # no running event loop: the clock cannot be read
+                left = None
+            shared = (
+                "left alone after an error"
+                if left is None
+                else f"left alone for {left:.3f} s"
+                if left > 0
+                else "to be tried again"
+            )
+        return (
+            f"<TieredStore [{self.memory!r} in front of {self.shared!r} | shared tier: {shared} | "
+            f"memory hits: {self._memory_hits}, shared hits: {self._shared_hits}, "
+            f"shared misses: {self._shared_misses}, shared errors: {self._shared_errors}, "
+            f"fallbacks: {self._fallbacks}]>"
+        )

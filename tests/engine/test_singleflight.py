@@ -6,7 +6,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from engine.singleflight import SingleFlight, SingleFlightClosed
+from engine.singleflight import CacheFlightKey, SingleFlight, SingleFlightClosed
 
 pytestmark = pytest.mark.anyio
 
@@ -186,3 +186,30 @@ async def test_no_entry_leaks_after_mixed_errors_and_cancellations() -> None:
         stats = flights.stats()
         assert stats.calls == 200
         assert stats.executions + stats.shared == 200
+
+
+async def test_repr_shows_the_flights_in_progress() -> None:
+    flights = SingleFlight()
+    assert repr(flights) == (
+        "<SingleFlight [closed | in flight: 0 | calls: 0, executions: 0, abandoned: 0]>"
+    )
+    async with flights, anyio.create_task_group() as tg:
+        for key in ("a", "a", "b"):
+            tg.start_soon(flights.do, key, Upstream())
+        await anyio.sleep(0.5)
+        assert repr(flights) == (
+            "<SingleFlight [open | in flight: 2 | calls: 3, executions: 2, abandoned: 0]>"
+        )
+    assert repr(flights) == (
+        "<SingleFlight [closed | in flight: 0 | calls: 3, executions: 2, abandoned: 0]>"
+    )
+
+
+async def test_a_cache_flight_key_is_one_more_key_and_a_local_flight_shares_no_claims() -> None:
+    upstream = Upstream()
+    async with SingleFlight() as flights, anyio.create_task_group() as tg:
+        tg.start_soon(flights.do, CacheFlightKey("v1:ids:a"), upstream)
+        tg.start_soon(flights.do, CacheFlightKey("v1:ids:a"), upstream)
+        tg.start_soon(flights.do, ("cache", "v1:ids:a"), upstream)  # a different key
+    assert upstream.calls == 2
+    assert flights.key_claims("tracks") is None
