@@ -18,11 +18,13 @@ class Upstream:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.called = anyio.Event()  # the first batch went out
         self.fail = False
         self.stored: dict[int, str] = {}  # what the holder leaves in the shared store
 
     async def fetch(self, keys: list[int]) -> dict[int, str]:
         self.batches.append(keys)
+        self.called.set()
         await anyio.sleep(0.05)
         if self.fail:
             self.fail = False
@@ -47,13 +49,12 @@ async def test_overlapping_batches_of_two_instances_fetch_each_key_once(tier: Ti
         async def ask(c: KeyClaims, keys: range) -> None:
             results.append(await c.fetch(list(keys), upstream.fetch, upstream.answered))
 
-        # Connected first: the 10 ms head start below must not go to opening a connection.
-        await first.get_many(["test:warm-up"])
-        await second.get_many(["test:warm-up"])
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ask, claims[0], range(0, 20, 2))
-                await anyio.sleep(0.01)
+                # The first instance holds its claims once its batch is out (not after a head
+                # start in real time, which a loaded machine can eat up).
+                await upstream.called.wait()
                 tg.start_soon(ask, claims[1], range(10, 30, 2))
     sent = sorted(k for batch in upstream.batches for k in batch)
     assert sent == list(range(0, 30, 2))  # every key once, across both instances
@@ -79,7 +80,7 @@ async def test_a_holder_that_fails_leaves_the_keys_to_the_waiter(tier: Tier) -> 
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ask, a)
-                await anyio.sleep(0.01)
+                await upstream.called.wait()  # a holds the claims
                 tg.start_soon(ask, b)
     assert isinstance(outcomes[0], ConnectionError)
     assert outcomes[1] == {2: "v2", 4: "v4"}
