@@ -36,9 +36,6 @@ class ConfigError(EngineError, ValueError):
     """A configuration value is invalid; the message names the field and says why."""
 
 
-# msgspec.structs.force_setattr is msgspec >= 0.19; before it, object.__setattr__ does the same
-# on a frozen Struct (it bypasses the Struct's own __setattr__, which is what refuses).
-_force_setattr = getattr(msgspec.structs, "force_setattr", object.__setattr__)
 
 # "Expected `int` >= 1 - at `$.rules[0].limit`": msgspec's message and the path it names.
 _AT = re.compile(r"^(?P<reason>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
@@ -66,7 +63,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
                     _field_error(f"{type(self).__name__}.{field.name}", value, exc)
                 ) from None
             if converted is not value:
-                _force_setattr(self, field.name, converted)
+                msgspec.structs.force_setattr(self, field.name, converted)
         self.validate()
 
     def validate(self) -> None:

@@ -19,7 +19,7 @@ import msgspec
 from engine.cache import Cache, CacheConfig, CacheStats, MemoryStore, Missing, Store, canonical
 from engine.cache.events import CacheObserver
 from engine.clock import Clock, SystemClock
-from engine.config import Config, Positive
+from engine.config import Config, ConfigError, Positive
 from engine.limits import (
     ConcurrencyConfig,
     ConcurrencyLimiter,
@@ -52,10 +52,20 @@ class UpstreamTimeout(Retryable, TimeoutError):
 
 
 class EngineConfig(Config):
-    """Everything the engine does, with the design note's tuned values as defaults."""
+    """Everything the engine does.
 
-    rate: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
-    concurrency: ConcurrencyConfig = msgspec.field(default_factory=ConcurrencyConfig)
+    The engine knows no upstream, so the upstream's limits have no default: ``rate`` and
+    ``concurrency`` must be given before an :class:`Engine` runs (``rate`` may be left out when
+    the engine is handed a ``rate_limiter``), and the cache serves only the namespaces it
+    declares (see :class:`~engine.CacheConfig`). A layer built for one upstream fills in its
+    own (the RecoBeat client's configuration does). Retries and the attempt deadline have
+    general-purpose defaults.
+    """
+
+    rate: RateLimitConfig | None = None
+    """The upstream's rate limit; required unless the engine is given a ``rate_limiter``."""
+    concurrency: ConcurrencyConfig | None = None
+    """The bulkhead: requests in flight at once; required."""
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
     attempt_timeout: Positive = 30.0
@@ -122,7 +132,7 @@ class Engine:
 
     def __init__(
         self,
-        config: EngineConfig | None = None,
+        config: EngineConfig,
         *,
         clock: Clock | None = None,
         store: Store | None = None,
@@ -131,7 +141,18 @@ class Engine:
         observer: CacheObserver | None = None,
         flights: SingleFlight | None = None,
     ) -> None:
-        self.config = config if config is not None else EngineConfig()
+        if rate_limiter is None and config.rate is None:
+            raise ConfigError(
+                "EngineConfig.rate: required, the upstream's rate limit (e.g. rules = "
+                "[{limit = 80, window = 60}], min_interval = 0.75), unless a rate_limiter is given"
+            )
+        if config.concurrency is None:
+            raise ConfigError(
+                "EngineConfig.concurrency: required, the most upstream requests in flight at "
+                "once (e.g. limit = 6)"
+            )
+        self.config = config
+        self._concurrency = config.concurrency
         self.clock = clock if clock is not None else SystemClock()
         self._store = store
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(8), "big")
@@ -139,7 +160,7 @@ class Engine:
         self.rate: RateLimiting = (
             rate_limiter
             if rate_limiter is not None
-            else RateLimiter(self.config.rate, clock=self.clock)
+            else RateLimiter(self.config.rate, clock=self.clock)  # type: ignore[arg-type]
         )
         self._observer = observer
         self.flights = flights if flights is not None else SingleFlight()
@@ -152,7 +173,7 @@ class Engine:
 
     async def __aenter__(self) -> Self:
         # The bulkhead and cache need a running event loop; the flights' task group opens here.
-        self._gate = UpstreamGate(self.rate, ConcurrencyLimiter(self.config.concurrency))
+        self._gate = UpstreamGate(self.rate, ConcurrencyLimiter(self._concurrency))
         store = self._store
         if store is None:
             store = MemoryStore(
@@ -162,7 +183,7 @@ class Engine:
             store,
             flights=self.flights,
             clock=self.clock,
-            policy=self.config.cache.ttl,
+            policy=self.config.cache.policy,
             observer=self._observer,
         )
         await self.flights.__aenter__()

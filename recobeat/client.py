@@ -35,6 +35,7 @@ from engine import MISSING, Clock, Engine, Missing, chunked, map_bounded
 from engine.batchflight import BatchFlight
 from engine.shared import KeyClaims
 from recobeat.config import MAX_IDS_PER_REQUEST, MAX_SEEDS, ClientConfig
+from recobeat.defaults import TTL_TABLE
 from recobeat.errors import (
     BadRequest,
     MalformedResponse,
@@ -96,11 +97,16 @@ class RecoBeatClient:
                 self._engine = await stack.enter_async_context(
                     Engine(self.config.engine, clock=self._clock, seed=self._seed)
                 )
+            else:
+                # A shared engine must serve the client's namespaces (declared or by default).
+                for namespace in TTL_TABLE:
+                    self._engine.config.cache.policy.for_namespace(namespace)
             if self._http is None:
                 self._http = await stack.enter_async_context(self._new_http_client())
             self._stack = stack.pop_all()
         engine = self._engine
         batching = self.config.batching
+        settle = engine.config.rate.settle if engine.config.rate is not None else 0.0
         self._track_lookups = BatchFlight[str, Track](
             "tracks",
             self._fetch_tracks,
@@ -108,7 +114,7 @@ class RecoBeatClient:
             max_batch=batching.effective_id_chunk_size,
             concurrency=batching.track_lookup_concurrency,
             clock=engine.clock,
-            settle=engine.config.rate.settle,
+            settle=settle,
         )
         self._artist_lookups = BatchFlight[str, Artist](
             "artists",
@@ -117,7 +123,7 @@ class RecoBeatClient:
             max_batch=MAX_IDS_PER_REQUEST,
             concurrency=batching.track_lookup_concurrency,
             clock=engine.clock,
-            settle=engine.config.rate.settle,
+            settle=settle,
         )
         # Instances sharing the flights' backend also share who fetches which ID: the flights
         # hand out the claims (SingleFlight.key_claims; None when there is no one to share with).

@@ -1,12 +1,15 @@
 """The client's configuration: every optimisation of the design note is a field, with its
-tuned value as the default."""
+tuned value as the default (the engine's part in :mod:`recobeat.defaults`)."""
 
 from __future__ import annotations
+
+import difflib
 
 import msgspec
 
 from engine import Config, ConfigError, EngineConfig
 from engine.config import NonNegative, Positive, PositiveInt
+from recobeat.defaults import TTL_TABLE, TUNED_CONCURRENCY, TUNED_RATE, tuned_engine_config
 
 __all__ = ["MAX_IDS_PER_REQUEST", "MAX_SEEDS", "BatchingConfig", "ClientConfig", "HttpConfig"]
 
@@ -62,6 +65,37 @@ class BatchingConfig(Config):
 
 
 class ClientConfig(Config):
+    """The whole client, RecoBeat's tuned settings wherever a value is not given.
+
+    ``engine`` defaults to :func:`~recobeat.defaults.tuned_engine_config`. An engine
+    configuration given here (in code, as a mapping, or as ``[engine]`` in a file) keeps what
+    it states and takes the rest from :mod:`recobeat.defaults`: the rate limit and the
+    concurrency limit when it leaves them out, and each of the client's cache namespaces it
+    does not declare. A declared namespace that looks like a misspelt one of the client's is
+    an error.
+    """
+
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
-    engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
+    engine: EngineConfig = msgspec.field(default_factory=tuned_engine_config)
     batching: BatchingConfig = msgspec.field(default_factory=BatchingConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in self.engine.cache.ttl:
+            # The engine accepts any namespace, so a misspelt one would quietly leave the
+            # client's own at the table's TTLs: refuse a near miss.
+            near = difflib.get_close_matches(name, TTL_TABLE, n=1, cutoff=0.8)
+            if name not in TTL_TABLE and near:
+                raise ConfigError(
+                    f"ClientConfig.engine.cache.ttl[{name!r}]: not a namespace the client "
+                    f"uses; did you mean {near[0]!r}?"
+                )
+        engine = self.engine
+        completed = msgspec.structs.replace(
+            engine,
+            rate=TUNED_RATE if engine.rate is None else engine.rate,
+            concurrency=TUNED_CONCURRENCY if engine.concurrency is None else engine.concurrency,
+            cache=engine.cache.declaring(TTL_TABLE),
+        )
+        if completed != engine:
+            msgspec.structs.force_setattr(self, "engine", completed)

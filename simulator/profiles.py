@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import CacheConfig, EngineConfig, NamespaceTtl, RateLimitConfig, TtlPolicy, WindowRule
+from engine import CacheConfig, EngineConfig, NamespaceTtl, RateLimitConfig, WindowRule
 from engine.cache import DAY, HOUR, MINUTE
 from engine.limits import ConcurrencyConfig
 from recobeat.config import BatchingConfig, ClientConfig
@@ -21,13 +21,13 @@ ORIGINAL = ClientConfig(
         concurrency=ConcurrencyConfig(limit=10),
         cache=CacheConfig(
             capacity=1000,
-            ttl=TtlPolicy(
-                recommendations=NamespaceTtl(ttl=5 * MINUTE),
-                tracks=NamespaceTtl(ttl=1 * HOUR),
-                ids=NamespaceTtl(ttl=30 * DAY, missing_ttl=7 * DAY),
-                artists=NamespaceTtl(ttl=30 * MINUTE),
-                seeds=NamespaceTtl(ttl=1 * HOUR),
-            ),
+            ttl={
+                "recommendations": NamespaceTtl(ttl=5 * MINUTE),
+                "tracks": NamespaceTtl(ttl=1 * HOUR),
+                "ids": NamespaceTtl(ttl=30 * DAY, missing_ttl=7 * DAY),
+                "artists": NamespaceTtl(ttl=30 * MINUTE),
+                "seeds": NamespaceTtl(ttl=1 * HOUR),
+            },
         ),
     ),
     batching=BatchingConfig(

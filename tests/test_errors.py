@@ -12,6 +12,7 @@ from engine.singleflight import SingleFlight
 from recobeat.client import RecoBeatClient
 from recobeat.errors import BadRequest, RecoBeatError
 from recobeat.ids import InvalidId
+from tests.engine_configs import engine_config
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +44,7 @@ class Boom(Exception):
 @pytest.mark.parametrize("error", [Boom("mine"), BadRequest(400, "the library's own")])
 async def test_an_error_raised_in_the_engine_block_leaves_as_itself(error: Exception) -> None:
     with pytest.raises(type(error)) as caught:
-        async with Engine():
+        async with Engine(engine_config()):
             raise error
     assert caught.value is error
 

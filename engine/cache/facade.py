@@ -127,9 +127,9 @@ class Cache:
         self._warn = ThrottledWarning(log, clock=clock, interval=warn_interval)
         self._store_errors = 0
         self._observer = observer
+        self._version = version
         self._namespaces = {
-            name: _Namespace(name, self.policy.for_namespace(name), version)
-            for name in self.policy.namespaces
+            name: _Namespace(name, ttl, version) for name, ttl in self.policy.namespaces.items()
         }
         # Bound once: the hit path should not pay attribute lookups it can avoid.
         self._get = store.get
@@ -277,9 +277,12 @@ class Cache:
     def _namespace(self, namespace: str) -> _Namespace:
         try:
             return self._namespaces[namespace]
-        except KeyError:
-            self.policy.for_namespace(namespace)  # raises UnknownNamespaceError
-            raise
+        except (KeyError, TypeError):
+            # Raises UnknownNamespaceError unless the policy's default covers the name; a
+            # covered name is served (and counted in the stats) from now on.
+            ttl = self.policy.for_namespace(namespace)
+            ns = self._namespaces[namespace] = _Namespace(namespace, ttl, self._version)
+            return ns
 
     async def _set(self, full_key: str, entry: Entry) -> None:
         try:

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["MAX_CANONICAL", "cache_key", "canonical", "namespace_of"]
+__all__ = ["MAX_CANONICAL", "cache_key", "canonical", "is_namespace", "namespace_of"]
 
 #: Canonical forms longer than this are replaced by ``#`` + a 32-hex-digit digest.
 MAX_CANONICAL = 200
@@ -36,6 +36,11 @@ _RESERVED_FIRST = frozenset('"{[#')
 _quote = msgspec.json.encode
 
 
+def is_namespace(name: object) -> bool:
+    """Whether ``name`` can name a namespace: letters, digits, ``_``, ``.`` or ``-``."""
+    return isinstance(name, str) and _NAMESPACE.fullmatch(name) is not None
+
+
 def cache_key(namespace: str, key_or_params: str | Mapping[str, Any], version: int = 1) -> str:
     """The store key of ``key_or_params`` in ``namespace``: ``v<version>:<namespace>:<canonical>``.
 
@@ -43,7 +48,7 @@ def cache_key(namespace: str, key_or_params: str | Mapping[str, Any], version: i
     docstring). Raises :class:`TypeError` for a value that has no canonical form, and
     :class:`ValueError` for a malformed namespace or version.
     """
-    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+    if not is_namespace(namespace):
         raise ValueError(
             f"namespace must be a non-empty string of letters, digits, '_', '.' or '-'; "
             f"got {namespace!r}"

@@ -1,26 +1,28 @@
-"""How long each kind of cached data stays fresh: one :class:`NamespaceTtl` per namespace.
+"""How long each kind of cached data stays fresh: the namespaces a cache serves, and their TTLs.
 
-The defaults are the tuned values of the design note (backend performance optimizations):
+The engine knows no upstream, so it declares no namespace of its own: the configuration names
+every namespace it will cache and how long its entries stay fresh, and may give a ``default``
+for the names it does not list. A lookup in a namespace that is neither declared nor covered by
+a default raises :class:`UnknownNamespaceError`, which says how to declare it. In TOML::
 
-=================  ============  ====================
-namespace          ttl           missing_ttl
-=================  ============  ====================
-recommendations    15 minutes    not cached
-tracks             2 hours       not cached
-ids                60 days       14 days
-artists            1 hour        not cached
-seeds              2 hours       not cached
-=================  ============  ====================
+    [cache.ttl.albums]
+    ttl = 3600              # seconds a value stays fresh
+    missing_ttl = 600       # seconds "the upstream does not know this key" is remembered
 
-A namespace is a field of :class:`TtlPolicy`, so an unknown namespace in a TOML or JSON file is
-an error (``forbid_unknown_fields``), and a TTL of the wrong type or <= 0 fails at construction
-with a message naming the field.
+    [cache.default_ttl]     # optional: every other namespace
+    ttl = 300
+
+A TTL of the wrong type or <= 0 fails at construction with a message naming the field, and so
+does a namespace name that could not be part of a cache key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
+from engine.cache.keys import is_namespace
 from engine.config import Config, ConfigError, Positive, PositiveInt
 
 __all__ = [
@@ -39,7 +41,7 @@ DAY = 24 * HOUR
 
 
 class UnknownNamespaceError(ConfigError, LookupError):
-    """A cache namespace that the :class:`TtlPolicy` does not define."""
+    """A cache namespace that the :class:`TtlPolicy` neither declares nor covers by a default."""
 
 
 class NamespaceTtl(Config):
@@ -52,42 +54,63 @@ class NamespaceTtl(Config):
 
 
 class TtlPolicy(Config):
-    """One :class:`NamespaceTtl` per cache namespace (the field name is the namespace)."""
+    """The namespaces a cache serves: ``namespaces`` by name, ``default`` for any other name."""
 
-    recommendations: NamespaceTtl = msgspec.field(
-        default_factory=lambda: NamespaceTtl(ttl=15 * MINUTE)
-    )
-    """Track recommendations for a set of parameters."""
-    tracks: NamespaceTtl = msgspec.field(default_factory=lambda: NamespaceTtl(ttl=2 * HOUR))
-    """Track details (metadata rarely changes)."""
-    ids: NamespaceTtl = msgspec.field(
-        default_factory=lambda: NamespaceTtl(ttl=60 * DAY, missing_ttl=14 * DAY)
-    )
-    """The ID registry: validated IDs, and IDs the upstream does not know."""
-    artists: NamespaceTtl = msgspec.field(default_factory=lambda: NamespaceTtl(ttl=HOUR))
-    """Artist enrichment."""
-    seeds: NamespaceTtl = msgspec.field(default_factory=lambda: NamespaceTtl(ttl=2 * HOUR))
-    """Validated seeds."""
+    namespaces: dict[str, NamespaceTtl] = msgspec.field(default_factory=dict)
+    """The declared namespaces and their TTLs, in declaration order."""
+    default: NamespaceTtl | None = None
+    """TTLs of a namespace that is not declared; ``None``: such a namespace is an error."""
 
-    @property
-    def namespaces(self) -> tuple[str, ...]:
-        """The namespaces this policy defines, in declaration order."""
-        return self.__struct_fields__
+    def validate(self) -> None:
+        _check_names("TtlPolicy.namespaces", self.namespaces)
 
     def for_namespace(self, name: str) -> NamespaceTtl:
-        """The TTLs of namespace ``name``; :class:`UnknownNamespaceError` names the known ones."""
-        if isinstance(name, str) and name in self.__struct_fields__:
-            ttl: NamespaceTtl = getattr(self, name)
+        """The TTLs of namespace ``name``; :class:`UnknownNamespaceError` names the declared
+        ones and how to declare another."""
+        ttl = self.namespaces.get(name) if isinstance(name, str) else None
+        if ttl is not None:
             return ttl
+        if self.default is not None and is_namespace(name):
+            return self.default
+        declared = ", ".join(self.namespaces) or "none"
         raise UnknownNamespaceError(
-            f"unknown cache namespace {name!r}; known namespaces: "
-            + ", ".join(self.__struct_fields__)
+            f"unknown cache namespace {name!r} (declared: {declared}); declare it in "
+            f"CacheConfig.ttl, e.g. [cache.ttl.{name if is_namespace(name) else 'name'}] "
+            "ttl = 3600, or set CacheConfig.default_ttl"
         )
 
 
 class CacheConfig(Config):
-    """Configuration of the cache: the in-memory store's bound and the TTL policy."""
+    """The cache: the in-memory store's bound, and the namespaces it serves with their TTLs."""
 
     capacity: PositiveInt = 5000
     """Entries the in-memory store holds before it evicts the least recently used."""
-    ttl: TtlPolicy = msgspec.field(default_factory=TtlPolicy)
+    ttl: dict[str, NamespaceTtl] = msgspec.field(default_factory=dict)
+    """TTLs by namespace name: each namespace the cache serves (none by default)."""
+    default_ttl: NamespaceTtl | None = None
+    """TTLs of any namespace ``ttl`` does not name; ``None``: an undeclared one is an error."""
+
+    def validate(self) -> None:
+        _check_names("CacheConfig.ttl", self.ttl)
+
+    @property
+    def policy(self) -> TtlPolicy:
+        """:attr:`ttl` and :attr:`default_ttl` as the :class:`TtlPolicy` a cache applies."""
+        return TtlPolicy(namespaces=self.ttl, default=self.default_ttl)
+
+    def declaring(self, ttl: Mapping[str, NamespaceTtl]) -> CacheConfig:
+        """This configuration with the namespaces of ``ttl`` that it does not declare added.
+
+        For a layer that needs certain namespaces: what is declared here wins."""
+        missing = {name: value for name, value in ttl.items() if name not in self.ttl}
+        if not missing:
+            return self
+        return msgspec.structs.replace(self, ttl={**self.ttl, **missing})
+
+
+def _check_names(where: str, names: Mapping[str, object]) -> None:
+    for name in names:
+        if not is_namespace(name):
+            raise ConfigError(
+                f"{where}[{name!r}]: a namespace name is letters, digits, '_', '.' or '-'"
+            )

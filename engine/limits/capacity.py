@@ -30,8 +30,8 @@ class ConcurrencyLimiter:
     Construct it inside a running event loop.
     """
 
-    def __init__(self, config: ConcurrencyConfig | None = None) -> None:
-        self.config = config if config is not None else ConcurrencyConfig()
+    def __init__(self, config: ConcurrencyConfig) -> None:
+        self.config = config
         self._limiter = anyio.CapacityLimiter(self.config.limit)
         self._peak = 0
         self._acquired = 0

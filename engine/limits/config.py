@@ -1,4 +1,10 @@
-"""Configuration of the client-side limits, with the seed's tuned values as defaults."""
+"""Configuration of the client-side limits.
+
+The engine knows no upstream, so the numbers have no defaults: a rate limit and a concurrency
+limit are the upstream's (or the budget a team grants itself), and a configuration states them.
+The one neutral default is ``settle`` (no added latency). RecoBeat's tuned numbers live with
+its client (:mod:`recobeat.profile`).
+"""
 
 from __future__ import annotations
 
@@ -15,15 +21,22 @@ class WindowRule(Config):
 
 
 class RateLimitConfig(Config):
-    """Every rule holds at once. The default is the seed's: 80 per 60 s, 0.75 s apart."""
+    """Every rule holds at once: e.g. at most 80 grants in any 60 s, and 0.75 s between two.
 
-    rules: tuple[WindowRule, ...] = (WindowRule(limit=80, window=60.0),)
-    min_interval: NonNegative = 0.75
+    ``rules`` may be empty (only the spacing applies) and ``min_interval`` 0 (only the windows
+    apply); both empty and 0 is no rate limit, which a configuration must say explicitly.
+    """
+
+    rules: tuple[WindowRule, ...]
+    min_interval: NonNegative
     """Minimum seconds between two consecutive grants."""
     settle: NonNegative = 0.0
-    """Seconds a request waits for simultaneous requests before the first is chosen. Replays
-    set a microsecond so that the order among requests made at one virtual instant follows
-    their keys, not the event loop's scheduling; 0 in production (no added latency)."""
+    """Seconds a request waits for simultaneous requests before the first is chosen; leave it
+    at 0 in production (no added latency). It exists for deterministic replays: in virtual
+    time many requests are made at one instant, and their order would follow the event loop's
+    scheduling, which differs between asyncio and trio. Waiting a microsecond lets them all
+    arrive, then they are served in the order of their keys (the turnstile in
+    :mod:`engine.limits.rate`), so a replay is the same on every event loop."""
 
     def validate(self) -> None:
         windows = [rule.window for rule in self.rules]
@@ -35,6 +48,6 @@ class RateLimitConfig(Config):
 
 
 class ConcurrencyConfig(Config):
-    """The global bulkhead: at most ``limit`` upstream requests in flight (the seed: 6)."""
+    """The global bulkhead: at most ``limit`` upstream requests in flight."""
 
-    limit: PositiveInt = 6
+    limit: PositiveInt

@@ -75,8 +75,8 @@ class RateLimiter:
       without touching anyio: the uncontended path is a few comparisons.
     """
 
-    def __init__(self, config: RateLimitConfig | None = None, *, clock: Clock) -> None:
-        self.config = config if config is not None else RateLimitConfig()
+    def __init__(self, config: RateLimitConfig, *, clock: Clock) -> None:
+        self.config = config
         self._clock = clock
         self._schedule = RateSchedule(self.config)
         self._queue: list[_Waiter] = []  # sorted by (not first, arrival, key, sequence)

@@ -101,7 +101,7 @@ class RedisRateLimiter:
     def __init__(
         self,
         backend: SharedBackend,
-        config: RateLimitConfig | None = None,
+        config: RateLimitConfig,
         *,
         clock: Clock,
         name: str = "upstream",
@@ -110,7 +110,7 @@ class RedisRateLimiter:
         log: logging.Logger = _LOG,
     ) -> None:
         self.backend = backend
-        self.config = config if config is not None else RateLimitConfig()
+        self.config = config
         self.settings = settings if settings is not None else SharedTierConfig()
         self.key = f"{self.settings.prefix}:rate:{name}"
         self._clock = clock

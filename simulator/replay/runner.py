@@ -145,7 +145,7 @@ async def _replay(
     # Shared state lives in the in-process twin of Redis: the same semantics, no real I/O.
     twin = InProcessRedis(clock=clock)
     tier = SharedTierConfig(time_source="client")
-    shared_audit = TtlAudit(engine_config.cache.ttl)
+    shared_audit = TtlAudit(engine_config.cache.policy)
     budget = (
         RedisRateLimiter(twin, engine_config.rate, clock=clock, settings=tier)
         if instances.shared_budget
@@ -158,7 +158,7 @@ async def _replay(
         shared tier's are one stream (an LRU eviction in front of it loses nothing)."""
         capacity = engine_config.cache.capacity
         if not instances.shared_store:
-            audit = TtlAudit(engine_config.cache.ttl)
+            audit = TtlAudit(engine_config.cache.policy)
             audits.append(audit)
             return MemoryStore(capacity, clock=clock, observer=audit), audit, None
         if not audits:

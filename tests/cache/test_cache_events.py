@@ -7,6 +7,7 @@ from engine.cache import Cache, MemoryStore
 from engine.cache.events import CacheEvent
 from engine.clock import VirtualClock
 from engine.singleflight import SingleFlight
+from tests.engine_configs import POLICY
 
 pytestmark = pytest.mark.anyio
 
@@ -16,7 +17,7 @@ async def test_observer_sees_stores_hits_and_evictions() -> None:
     events: list[CacheEvent] = []
     store = MemoryStore(capacity=2, clock=clock, observer=events.append)
     async with SingleFlight() as flights:
-        cache = Cache(store, flights=flights, clock=clock, observer=events.append)
+        cache = Cache(store, flights=flights, clock=clock, policy=POLICY, observer=events.append)
 
         async def fetch() -> str:
             return "v"

@@ -24,6 +24,7 @@ from engine.cache import (
 )
 from engine.clock import DEFAULT_EPOCH, VirtualClock
 from engine.singleflight import SingleFlight
+from tests.engine_configs import POLICY
 
 pytestmark = pytest.mark.anyio
 
@@ -96,6 +97,7 @@ async def open_cache(store: Any = None, **kwargs: Any) -> AsyncIterator[Cache]:
     if store is None:
         store = MemoryStore(100, clock=clock)
     async with SingleFlight() as flights:
+        kwargs.setdefault("policy", POLICY)
         yield Cache(store, flights=flights, clock=clock, **kwargs)
 
 
@@ -116,7 +118,7 @@ async def test_hit_after_miss() -> None:
 async def test_expiry_exactly_at_the_ttl_boundary() -> None:
     fetch = Upstream("v1", "v2")
     async with open_cache() as cache:
-        ttl = cache.policy.tracks.ttl
+        ttl = cache.policy.for_namespace("tracks").ttl
         assert ttl == 2 * HOUR
         assert await cache.get_or_fetch("tracks", "t", fetch) == "v1"
         await anyio.sleep(ttl - 1)
@@ -166,7 +168,7 @@ async def test_missing_is_not_cached_without_a_missing_ttl() -> None:
     fetch = Upstream(MISSING, MISSING)
     store = CountingStore(10, clock=VirtualClock())
     async with open_cache(store) as cache:
-        assert cache.policy.tracks.missing_ttl is None
+        assert cache.policy.for_namespace("tracks").missing_ttl is None
         assert await cache.get_or_fetch("tracks", "gone", fetch) is MISSING
         assert await cache.get_or_fetch("tracks", "gone", fetch) is MISSING
         assert fetch.calls == 2
@@ -175,7 +177,7 @@ async def test_missing_is_not_cached_without_a_missing_ttl() -> None:
 
 
 async def test_custom_policy() -> None:
-    policy = TtlPolicy(tracks=NamespaceTtl(ttl=5, missing_ttl=2))
+    policy = TtlPolicy(namespaces={"tracks": NamespaceTtl(ttl=5, missing_ttl=2)})
     fetch = Upstream(MISSING, "v")
     async with open_cache(policy=policy) as cache:
         assert await cache.get_or_fetch("tracks", "t", fetch) is MISSING

@@ -12,12 +12,13 @@ from engine.limits import (
     RateLimiter,
     UpstreamGate,
 )
+from tests.engine_configs import CONCURRENCY
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_bulkhead_bounds_in_flight_and_counts_peak() -> None:
-    limiter = ConcurrencyLimiter()
+    limiter = ConcurrencyLimiter(CONCURRENCY)
     in_flight = peak = 0
 
     async def request() -> None:

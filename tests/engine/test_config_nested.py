@@ -24,9 +24,10 @@ from engine import (
     RetryConfig,
     load_config,
 )
-from engine.cache.policy import NamespaceTtl, TtlPolicy
+from engine.cache.policy import NamespaceTtl
 from engine.limits import ConcurrencyConfig, WindowRule
 from recobeat.config import ClientConfig
+from tests.engine_configs import RATE
 
 # Imported for their Config subclasses, which the sweep below finds by subclassing.
 _MODULES = (engine.redis.config, engine.shared.config, recobeat.config, recobeat.targets)
@@ -42,15 +43,14 @@ def test_nested_mappings_become_the_declared_structs() -> None:
     assert isinstance(config.rate, RateLimitConfig)
     assert config.rate.rules == (WindowRule(limit=120, window=60.0),)
     assert isinstance(config.rate.rules, tuple)
-    assert isinstance(config.cache, CacheConfig) and isinstance(config.cache.ttl, TtlPolicy)
-    assert config.cache.ttl.tracks == NamespaceTtl(ttl=60)
-    assert config.cache.ttl.ids.missing_ttl == 14 * 86400  # untouched defaults stay
+    assert isinstance(config.cache, CacheConfig)
+    assert config.cache.ttl == {"tracks": NamespaceTtl(ttl=60)}
     assert config.concurrency == ConcurrencyConfig(limit=2)
     assert config.retry == RetryConfig(attempts=2)
     # The same object as the one built from Structs, and as the one decoded from TOML.
     assert config == EngineConfig(
         rate=RateLimitConfig(rules=(WindowRule(limit=120, window=60),), min_interval=1),
-        cache=CacheConfig(capacity=10, ttl=TtlPolicy(tracks=NamespaceTtl(ttl=60))),
+        cache=CacheConfig(capacity=10, ttl={"tracks": NamespaceTtl(ttl=60)}),
         concurrency=ConcurrencyConfig(limit=2),
         retry=RetryConfig(attempts=2),
     )
@@ -73,9 +73,11 @@ def test_nested_mappings_become_the_declared_structs() -> None:
 
 
 def test_a_list_of_rule_mappings_becomes_a_tuple_of_rules() -> None:
-    config = RateLimitConfig(rules=[{"limit": 5, "window": 10}, {"limit": 80, "window": 60}])
+    config = RateLimitConfig(
+        rules=[{"limit": 5, "window": 10}, {"limit": 80, "window": 60}], min_interval=0
+    )
     assert config.rules == (WindowRule(limit=5, window=10), WindowRule(limit=80, window=60))
-    assert RateLimitConfig(rules=[WindowRule(limit=5, window=10)]).rules == (
+    assert RateLimitConfig(rules=[WindowRule(limit=5, window=10)], min_interval=0).rules == (
         WindowRule(limit=5, window=10),
     )
 
@@ -86,39 +88,46 @@ def test_values_take_their_declared_type_and_stay_frozen() -> None:
     nested = ClientConfig(engine={"attempt_timeout": 10})
     assert type(nested.engine.attempt_timeout) is float
     with pytest.raises(AttributeError):
-        nested.engine = EngineConfig()  # type: ignore[misc]
+        nested.engine = EngineConfig(rate=RATE)  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
     ("build", "message"),
     [
         (
-            lambda: RateLimitConfig(rules=[{"limit": 0, "window": 60}]),
+            lambda: RateLimitConfig(rules=[{"limit": 0, "window": 60}], min_interval=0),
             "RateLimitConfig.rules[0].limit: Expected `int` >= 1 (got 0)",
         ),
         (
-            lambda: RateLimitConfig(rules=[{"window": 60}]),
+            lambda: RateLimitConfig(rules=[{"window": 60}], min_interval=0),
             "RateLimitConfig.rules[0]: Object missing required field `limit`",
         ),
         (
-            lambda: EngineConfig(rate={"rules": [{"limit": 1, "window": 0}]}),
+            lambda: EngineConfig(rate={"rules": [{"limit": 1, "window": 0}], "min_interval": 0}),
             "EngineConfig.rate.rules[0].window: Expected `float` > 0.0 (got 0)",
         ),
         (
-            lambda: EngineConfig(rate={"rules": [{"limit": 1, "window": 1}, {"limit": "2"}]}),
+            lambda: EngineConfig(
+                rate={"rules": [{"limit": 1, "window": 1}, {"limit": "2"}], "min_interval": 0}
+            ),
             "EngineConfig.rate.rules[1].limit: Expected `int`, got `str` (got '2')",
         ),
         (
-            lambda: EngineConfig(rate={"min_intervall": 1}),
+            lambda: EngineConfig(rate={"rules": [], "min_interval": 0, "min_intervall": 1}),
             "EngineConfig.rate: Object contains unknown field `min_intervall`",
         ),
         (
             lambda: EngineConfig(cache={"ttl": {"tracks": {"ttl": -1}}}),
-            "EngineConfig.cache.ttl.tracks.ttl: Expected `float` > 0.0 (got -1)",
+            "EngineConfig.cache.ttl[...].ttl: Expected `float` > 0.0",
         ),
         (
-            lambda: EngineConfig(cache={"ttl": {"albums": {"ttl": 1}}}),
-            "EngineConfig.cache.ttl: Object contains unknown field `albums`",
+            lambda: EngineConfig(cache={"ttl": {"a b": {"ttl": 1}}}),
+            "EngineConfig.cache.ttl['a b']: a namespace name is letters",
+        ),
+        (
+            lambda: ClientConfig(engine={"cache": {"ttl": {"artist": {"ttl": 1}}}}),
+            "ClientConfig.engine.cache.ttl['artist']: not a namespace the client uses; "
+            "did you mean 'artists'?",
         ),
         (
             lambda: EngineConfig(retry={"base_delay": 10, "max_delay": 1}),
@@ -129,7 +138,9 @@ def test_values_take_their_declared_type_and_stay_frozen() -> None:
             "ClientConfig.engine.retry.max_delay: 1.0 is below base_delay 10.0",
         ),
         (
-            lambda: ClientConfig(engine={"rate": {"rules": [{"limit": 1, "window": 0.5}] * 2}}),
+            lambda: ClientConfig(
+                engine={"rate": {"rules": [{"limit": 1, "window": 0.5}] * 2, "min_interval": 0}}
+            ),
             "ClientConfig.engine.rate.rules: two rules share a window length",
         ),
         (
@@ -138,7 +149,7 @@ def test_values_take_their_declared_type_and_stay_frozen() -> None:
         ),
         (
             lambda: ClientConfig(engine={"concurrency": []}),
-            "ClientConfig.engine.concurrency: Expected `object`, got `array` (got [])",
+            "ClientConfig.engine.concurrency: Expected `object | null`, got `array` (got [])",
         ),
         (
             lambda: EngineConfig(attempt_timeout=0),
@@ -153,19 +164,23 @@ def test_a_bad_nested_value_fails_naming_its_whole_path(build: Any, message: str
 
 
 def test_load_config_takes_a_mapping() -> None:
-    config = load_config({"rate": {"rules": [{"limit": 10, "window": 1}]}}, EngineConfig)
+    config = load_config(
+        {"rate": {"rules": [{"limit": 10, "window": 1}], "min_interval": 0}}, EngineConfig
+    )
     assert config.rate.rules == (WindowRule(limit=10, window=1),)
     assert load_config({}, EngineConfig) == EngineConfig()
     with pytest.raises(ConfigError, match=r"\$\.rate\.rules\[0\]\.window"):
-        load_config({"rate": {"rules": [{"limit": 1, "window": 0}]}}, EngineConfig)
+        load_config(
+            {"rate": {"rules": [{"limit": 1, "window": 0}], "min_interval": 0}}, EngineConfig
+        )
 
 
 def test_load_config_takes_a_path_and_reads_the_format_from_its_suffix(tmp_path: Path) -> None:
     toml = tmp_path / "engine.toml"
-    toml.write_text("attempt_timeout = 7\n[rate]\nmin_interval = 2\n")
+    toml.write_text("attempt_timeout = 7\n[rate]\nrules = []\nmin_interval = 2\n")
     as_json = tmp_path / "engine.json"
-    as_json.write_text(json.dumps({"attempt_timeout": 7, "rate": {"min_interval": 2}}))
-    expected = EngineConfig(attempt_timeout=7, rate=RateLimitConfig(min_interval=2))
+    as_json.write_text(json.dumps({"attempt_timeout": 7, "rate": {"rules": [], "min_interval": 2}}))
+    expected = EngineConfig(attempt_timeout=7, rate=RateLimitConfig(rules=(), min_interval=2))
     assert load_config(toml, EngineConfig) == expected
     assert load_config(as_json, EngineConfig) == expected
     odd = tmp_path / "engine.conf"
@@ -193,8 +208,15 @@ def _config_types() -> list[type[Config]]:
 
 
 REQUIRED: dict[str, dict[str, Any]] = {
-    "WindowRule": {"limit": 3, "window": 1.5},
-    "NamespaceTtl": {"ttl": 60.0, "missing_ttl": 30.0},
+    "engine.limits.config.WindowRule": {"limit": 3, "window": 1.5},
+    "engine.limits.config.RateLimitConfig": {
+        "rules": [{"limit": 3, "window": 1.5}],
+        "min_interval": 0.5,
+    },
+    "engine.limits.config.ConcurrencyConfig": {"limit": 2},
+    "engine.cache.policy.NamespaceTtl": {"ttl": 60.0, "missing_ttl": 30.0},
+    "simulator.upstream.rate_limit.RateLimitRule": {"limit": 3, "window": 1.5},
+    "simulator.upstream.faults.FaultWindow": {"start": 1.0, "end": 2.0, "rates": {}},
 }
 
 
@@ -204,7 +226,7 @@ def test_every_config_builds_from_plain_values_as_from_structs(cls: type[Config]
     builds the same from the plain values it encodes to (nested mappings and lists)."""
     if cls.__module__.startswith("tests."):
         pytest.skip("a test's own subclass")
-    instance = cls(**REQUIRED.get(cls.__name__, {}))
+    instance = cls(**REQUIRED.get(f"{cls.__module__}.{cls.__qualname__}", {}))
     plain = msgspec.to_builtins(instance)
     assert cls(**plain) == instance
     assert msgspec.convert(plain, cls) == instance

@@ -21,6 +21,9 @@ from engine import (
     VirtualClock,
     load_config,
 )
+from engine.cache import NamespaceTtl, UnknownNamespaceError
+from engine.limits import RateLimiter
+from tests.engine_configs import engine_config
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +49,7 @@ class FakeUpstream:
 
 async def test_identical_concurrent_misses_make_one_upstream_call_then_hit() -> None:
     upstream = FakeUpstream("tracks!")
-    async with Engine(clock=VirtualClock(), seed=1) as engine:
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as engine:
         results: list[object] = []
 
         async def call() -> None:
@@ -66,7 +69,10 @@ async def test_identical_concurrent_misses_make_one_upstream_call_then_hit() -> 
 
 async def test_distinct_keys_are_spaced_by_the_rate_limit() -> None:
     upstream = FakeUpstream()
-    async with Engine(clock=VirtualClock(), seed=1) as engine, anyio.create_task_group() as tg:
+    async with (
+        Engine(engine_config(), clock=VirtualClock(), seed=1) as engine,
+        anyio.create_task_group() as tg,
+    ):
         for i in range(10):
             tg.start_soon(engine.cached, "tracks", f"t{i}", upstream)
     gaps = [b - a for a, b in itertools.pairwise(sorted(upstream.calls))]
@@ -75,7 +81,7 @@ async def test_distinct_keys_are_spaced_by_the_rate_limit() -> None:
 
 async def test_429_pauses_everyone_for_retry_after_then_retries() -> None:
     upstream = FakeUpstream(RateLimited("429", retry_after=10))
-    async with Engine(clock=VirtualClock(), seed=1) as engine:
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as engine:
         start = anyio.current_time()
         async with anyio.create_task_group() as tg:
             tg.start_soon(engine.cached, "tracks", "a", upstream)
@@ -92,7 +98,7 @@ async def test_429_pauses_everyone_for_retry_after_then_retries() -> None:
 
 
 async def test_timeouts_are_retried_then_reported_and_never_cached() -> None:
-    config = EngineConfig(attempt_timeout=5, retry=RetryConfig(attempts=2, jitter=0))
+    config = engine_config(attempt_timeout=5, retry=RetryConfig(attempts=2, jitter=0))
     upstream = FakeUpstream("hang", "hang", "late value")
     async with Engine(config, clock=VirtualClock(), seed=1) as engine:
         with pytest.raises(UpstreamTimeout):
@@ -106,7 +112,7 @@ async def test_timeouts_are_retried_then_reported_and_never_cached() -> None:
 
 async def test_errors_reach_every_waiter_from_one_failing_call() -> None:
     upstream = FakeUpstream(ValueError("400 bad request"))
-    async with Engine(clock=VirtualClock(), seed=1) as engine:
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as engine:
         errors: list[BaseException] = []
 
         async def call() -> None:
@@ -124,7 +130,7 @@ async def test_errors_reach_every_waiter_from_one_failing_call() -> None:
 
 async def test_negative_results_cached_for_the_missing_ttl() -> None:
     upstream = FakeUpstream(MISSING, MISSING)
-    async with Engine(clock=VirtualClock(), seed=1) as engine:
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as engine:
         assert await engine.cached("ids", "spotify:x", upstream) is MISSING
         await anyio.sleep(14 * 86400 - 1)
         assert await engine.cached("ids", "spotify:x", upstream) is MISSING
@@ -136,7 +142,7 @@ async def test_negative_results_cached_for_the_missing_ttl() -> None:
 
 async def test_cancelled_caller_releases_everything() -> None:
     upstream = FakeUpstream(latency=100)
-    async with Engine(clock=VirtualClock(), seed=1) as engine:
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as engine:
         with anyio.move_on_after(1):
             await engine.cached("tracks", "t", upstream)
         await anyio.sleep(1)
@@ -148,7 +154,7 @@ async def test_cancelled_caller_releases_everything() -> None:
 
 async def test_deduplicated_upstream_without_cache() -> None:
     upstream = FakeUpstream(Retryable("503"), "ok")
-    async with Engine(clock=VirtualClock(), seed=1) as engine:
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as engine:
         async with anyio.create_task_group() as tg:
             for _ in range(3):
                 tg.start_soon(engine.deduplicated, "search:abc", upstream)
@@ -158,7 +164,7 @@ async def test_deduplicated_upstream_without_cache() -> None:
 
 
 async def test_stats_are_json() -> None:
-    async with Engine(clock=VirtualClock(), seed=1) as engine:
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as engine:
         await engine.cached("tracks", {"ids": ["b", "a"]}, FakeUpstream())
         await engine.cached("tracks", {"ids": ["a", "b"]}, FakeUpstream())
         decoded = msgspec.json.decode(msgspec.json.encode(engine.stats()))
@@ -179,12 +185,58 @@ def test_engine_config_loads_from_toml_and_names_bad_fields() -> None:
     )
     assert config.rate == RateLimitConfig(rules=config.rate.rules, min_interval=1.0)
     assert config.rate.rules[0].limit == 120
-    assert config.cache.ttl.recommendations.ttl == 300
-    assert config.cache.ttl.tracks.ttl == 7200  # untouched defaults stay the seed's
+    assert config.cache.ttl == {"recommendations": NamespaceTtl(ttl=300)}
+    assert config.concurrency is None  # not stated: the engine refuses to run without it
+    with pytest.raises(ConfigError, match=r"^EngineConfig\.concurrency: required"):
+        Engine(config)
     with pytest.raises(ConfigError, match=r"\$\.rate\.rules\[0\]\.window"):
         load_config(b"[rate]\nrules = [{limit = 1, window = 0}]", EngineConfig)
-    with pytest.raises(ConfigError, match="unknown field `recomendations`"):
-        load_config(b"[cache.ttl.recomendations]\nttl = 1", EngineConfig)
+    with pytest.raises(ConfigError, match="missing required field `min_interval`"):
+        load_config(b"[rate]\nrules = []", EngineConfig)
+
+
+def test_the_engine_runs_only_with_the_upstreams_limits() -> None:
+    with pytest.raises(ConfigError, match=r"^EngineConfig\.rate: required"):
+        Engine(EngineConfig(concurrency={"limit": 1}))
+    with pytest.raises(ConfigError, match=r"^EngineConfig\.concurrency: required"):
+        Engine(EngineConfig(rate={"rules": [], "min_interval": 1}))
+    # A rate limiter handed in replaces the configured rate.
+    limiter = RateLimiter(engine_config().rate, clock=VirtualClock())
+    engine = Engine(EngineConfig(concurrency={"limit": 1}), rate_limiter=limiter)
+    assert engine.rate is limiter
+
+
+async def test_an_engine_caches_a_namespace_declared_only_in_its_config() -> None:
+    config = load_config(
+        b"""
+        [rate]
+        rules = [{limit = 10, window = 1}]
+        min_interval = 0
+        [concurrency]
+        limit = 2
+        [cache.ttl.albums]
+        ttl = 60
+        [cache.default_ttl]
+        ttl = 5
+        """,
+        EngineConfig,
+    )
+    upstream = FakeUpstream()
+    async with Engine(config, clock=VirtualClock(), seed=1) as engine:
+        assert await engine.cached("albums", "a1", upstream) == await engine.cached(
+            "albums", "a1", upstream
+        )
+        await engine.cached("playlists", "p1", upstream)  # covered by the default
+        await anyio.sleep(30)
+        await engine.cached("albums", "a1", upstream)  # fresh for 60 s
+        await engine.cached("playlists", "p1", upstream)  # stale after 5 s
+        stats = engine.stats().cache.namespaces
+    assert len(upstream.calls) == 3
+    assert (stats["albums"].hits, stats["albums"].misses) == (2, 1)
+    assert (stats["playlists"].hits, stats["playlists"].misses) == (0, 2)
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as undeclared:
+        with pytest.raises(UnknownNamespaceError, match=r"'albums' \(declared: rec"):
+            await undeclared.cached("albums", "a1", upstream)
 
 
 async def test_stats_include_the_shared_tier() -> None:
@@ -199,9 +251,9 @@ async def test_stats_include_the_shared_tier() -> None:
         shared = RedisStore(twin, clock=clock, config=tier)
         return TieredStore(MemoryStore(clock=clock), shared, clock=clock, config=tier)
 
-    async with Engine(clock=clock, store=store(), seed=1) as first:
+    async with Engine(engine_config(), clock=clock, store=store(), seed=1) as first:
         await first.cached("tracks", "t", FakeUpstream("v"))
-    async with Engine(clock=clock, store=store(), seed=2) as second:
+    async with Engine(engine_config(), clock=clock, store=store(), seed=2) as second:
         assert await second.cached("tracks", "t", FakeUpstream("other")) == "v"
         stats = msgspec.json.decode(msgspec.json.encode(second.stats()))
     assert stats["tiers"]["shared_hits"] == 1

@@ -13,6 +13,7 @@ from engine.clock import VirtualClock
 from engine.limits import RateLimitConfig, RateLimiter, RateLimitTimeout, WindowRule
 from engine.virtual import BACKENDS, run_virtual
 from tests.engine.test_rate_schedule import violations
+from tests.engine_configs import RATE
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +33,7 @@ async def grant_times(limiter: RateLimiter, n: int) -> list[float]:
 
 
 async def test_seed_config_spreads_a_burst_evenly() -> None:
-    limiter = RateLimiter(clock=VirtualClock())
+    limiter = RateLimiter(RATE, clock=VirtualClock())
     times = await grant_times(limiter, 100)
     assert violations(times, limiter.config) == []
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -54,7 +55,7 @@ async def test_window_rule_binds_when_spacing_allows_bursts() -> None:
 
 
 async def test_cancelled_waiter_consumes_nothing_and_delays_nobody() -> None:
-    limiter = RateLimiter(clock=VirtualClock())
+    limiter = RateLimiter(RATE, clock=VirtualClock())
     start = anyio.current_time()
     got: dict[str, float] = {}
 
@@ -83,7 +84,7 @@ async def test_cancelled_waiter_consumes_nothing_and_delays_nobody() -> None:
 
 
 async def test_deadline_fails_fast_when_the_grant_would_come_too_late() -> None:
-    limiter = RateLimiter(clock=VirtualClock())
+    limiter = RateLimiter(RATE, clock=VirtualClock())
     now = anyio.current_time()
     await limiter.acquire()
     with pytest.raises(RateLimitTimeout) as info:
@@ -95,7 +96,7 @@ async def test_deadline_fails_fast_when_the_grant_would_come_too_late() -> None:
 
 
 async def test_deadline_of_a_waiter_behind_others() -> None:
-    limiter = RateLimiter(clock=VirtualClock())
+    limiter = RateLimiter(RATE, clock=VirtualClock())
     now = anyio.current_time()
     outcomes: dict[int, object] = {}
 
@@ -115,7 +116,7 @@ async def test_deadline_of_a_waiter_behind_others() -> None:
 
 
 async def test_pause_holds_back_every_waiter() -> None:
-    limiter = RateLimiter(clock=VirtualClock())
+    limiter = RateLimiter(RATE, clock=VirtualClock())
     start = anyio.current_time()
     await limiter.acquire()
     limiter.pause(30)  # an upstream answered 429 with Retry-After: 30
@@ -143,7 +144,7 @@ requests = st.lists(
 )
 config_choices = st.sampled_from(
     [
-        RateLimitConfig(),
+        RATE,
         RateLimitConfig(rules=(WindowRule(limit=3, window=2.0),), min_interval=0.1),
         RateLimitConfig(
             rules=(WindowRule(limit=2, window=1.0), WindowRule(limit=4, window=5.0)), min_interval=0

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from engine.config import ConfigError
 from engine.limits import RateLimitConfig, RateSchedule, WindowRule
+from tests.engine_configs import RATE
 
-SEED = RateLimitConfig()  # 80 per 60 s, 0.75 s apart
+SEED = RATE  # 80 per 60 s, 0.75 s apart
 
 
 def violations(grants: list[float], config: RateLimitConfig, eps: float = 1e-9) -> list[str]:
@@ -79,8 +80,14 @@ def test_no_rules_means_no_limit() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"rules": (WindowRule(limit=1, window=1), WindowRule(limit=2, window=1))}, "rules"),
-        ({"min_interval": -0.5}, "min_interval"),
+        (
+            {
+                "rules": (WindowRule(limit=1, window=1), WindowRule(limit=2, window=1)),
+                "min_interval": 0,
+            },
+            "rules",
+        ),
+        ({"rules": (), "min_interval": -0.5}, "min_interval"),
     ],
 )
 def test_invalid_config_names_the_field(kwargs: dict[str, object], field: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from engine import Engine, EngineConfig
+from engine import Engine
 from engine.batchflight import BatchFlight
 from engine.clock import VirtualClock
 from engine.limits import (
@@ -19,6 +19,7 @@ from engine.limits import (
 from engine.limits.line import Line
 from engine.limits.rate import turnstile
 from engine.singleflight import SingleFlight
+from tests.engine_configs import engine_config
 
 pytestmark = pytest.mark.anyio
 
@@ -149,7 +150,7 @@ async def test_batchflight_repr_shows_keys_in_flight() -> None:
 
 async def test_engine_repr_summarises_limits_cache_and_flights() -> None:
     engine = Engine(
-        EngineConfig(rate=TUNED, concurrency=ConcurrencyConfig(limit=1)),
+        engine_config(rate=TUNED, concurrency=ConcurrencyConfig(limit=1)),
         clock=VirtualClock(),
         seed=1,
     )
@@ -192,7 +193,7 @@ def test_reprs_need_no_running_event_loop() -> None:
         "<RateLimiter [rules: 80 per 60 s, 0.75 s apart | queued: 0 | granted: 0, timeouts: 0]>"
     )
     engine = Engine(
-        EngineConfig(rate=TUNED, concurrency=ConcurrencyConfig(limit=6)),
+        engine_config(rate=TUNED, concurrency=ConcurrencyConfig(limit=6)),
         clock=VirtualClock(),
         seed=1,
     )

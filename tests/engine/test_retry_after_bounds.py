@@ -11,12 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import Engine, EngineConfig, RateLimited, RetryConfig, VirtualClock
+from engine import Engine, RateLimited, RetryConfig, VirtualClock
 from engine.limits import MAX_PAUSE, RateLimitConfig, RateLimiter, RateSchedule, WindowRule
 from engine.limits.line import Line
 from engine.retry import RetryPolicy
 from engine.virtual import BACKENDS, run_virtual
 from tests.engine.test_rate_schedule import violations
+from tests.engine_configs import RATE, engine_config
 
 pytestmark = pytest.mark.anyio
 
@@ -78,7 +79,7 @@ def test_policy_bounds_the_shared_pause_by_max_retry_after(
 
 @pytest.mark.parametrize("seconds", [INF, -INF, NAN, MAX_PAUSE * 2])
 async def test_rate_limiter_refuses_an_endless_pause_and_keeps_granting(seconds: float) -> None:
-    limiter = RateLimiter(clock=VirtualClock())
+    limiter = RateLimiter(RATE, clock=VirtualClock())
     start = anyio.current_time()
     await limiter.acquire()
     with pytest.raises(ValueError, match="finite"):
@@ -88,7 +89,7 @@ async def test_rate_limiter_refuses_an_endless_pause_and_keeps_granting(seconds:
 
 
 async def test_rate_limiter_ignores_a_negative_pause_and_never_shortens_one() -> None:
-    limiter = RateLimiter(clock=VirtualClock())
+    limiter = RateLimiter(RATE, clock=VirtualClock())
     start = anyio.current_time()
     await limiter.acquire()
     limiter.pause(-30)
@@ -100,7 +101,7 @@ async def test_rate_limiter_ignores_a_negative_pause_and_never_shortens_one() ->
 
 
 def test_schedule_refuses_a_pause_that_never_ends() -> None:
-    schedule = RateSchedule(RateLimitConfig())
+    schedule = RateSchedule(RATE)
     for until in (INF, NAN):
         with pytest.raises(ValueError):
             schedule.pause_until(until)
@@ -132,7 +133,7 @@ async def test_one_429_never_stops_everyone_for_longer_than_max_retry_after(
     retry_after: float, a_retried_at: float | None, b_called_at: float
 ) -> None:
     upstream = Upstream(a=[RateLimited("429", retry_after=retry_after)])
-    config = EngineConfig(retry=RetryConfig(max_retry_after=60))
+    config = engine_config(retry=RetryConfig(max_retry_after=60))
     outcome: dict[str, object] = {}
 
     async def call(key: str) -> None:
@@ -169,7 +170,7 @@ async def test_the_429d_request_is_the_first_grant_when_the_pause_ends() -> None
     retry used to rejoin the back of the line (sent at 21.75 s); it goes first, at 10.5 s."""
     upstream = Upstream(a=[RateLimited("429", retry_after=10)])
     behind = [f"b{i:02d}" for i in range(15)]
-    async with Engine(clock=VirtualClock(), seed=1) as engine:
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as engine:
         start = anyio.current_time()
         async with anyio.create_task_group() as tg:
             tg.start_soon(engine.upstream, "a", upstream.fetch("a"))
@@ -188,7 +189,9 @@ async def test_the_429d_request_is_the_first_grant_when_the_pause_ends() -> None
 
 
 async def test_several_429d_requests_go_first_in_the_order_they_were_refused() -> None:
-    config = EngineConfig(rate=RateLimitConfig(rules=(WindowRule(limit=80, window=60),)))
+    config = engine_config(
+        rate=RateLimitConfig(rules=(WindowRule(limit=80, window=60),), min_interval=0.75)
+    )
     upstream = Upstream(
         latency=2.0,
         a=[RateLimited("429", retry_after=5)],
@@ -215,7 +218,7 @@ async def test_several_429d_requests_go_first_in_the_order_they_were_refused() -
 
 
 async def test_acquire_first_is_granted_before_earlier_waiters() -> None:
-    limiter = RateLimiter(clock=VirtualClock())
+    limiter = RateLimiter(RATE, clock=VirtualClock())
     start = anyio.current_time()
     order: list[tuple[str, float]] = []
 
@@ -242,7 +245,7 @@ async def test_acquire_first_is_granted_before_earlier_waiters() -> None:
 
 
 async def test_a_cancelled_first_waiter_gives_its_place_back() -> None:
-    limiter = RateLimiter(clock=VirtualClock())
+    limiter = RateLimiter(RATE, clock=VirtualClock())
     start = anyio.current_time()
     got: dict[str, float] = {}
     gone = anyio.CancelScope()
@@ -333,7 +336,7 @@ arrivals_with_priority = st.lists(
 )
 configs = st.sampled_from(
     [
-        RateLimitConfig(),
+        RATE,
         RateLimitConfig(rules=(WindowRule(limit=3, window=2.0),), min_interval=0.1),
         RateLimitConfig(
             rules=(WindowRule(limit=2, window=1.0), WindowRule(limit=4, window=5.0)), min_interval=0

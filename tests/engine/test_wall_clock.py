@@ -8,6 +8,7 @@ import pytest
 import time_machine
 
 from engine import Engine, SystemClock
+from tests.engine_configs import engine_config
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +29,7 @@ async def test_day_scale_ttls_expire_on_the_wall_clock() -> None:
         return f"v{calls}"
 
     with time_machine.travel(START, tick=False) as traveller:
-        async with Engine(clock=SystemClock(), seed=1) as engine:
+        async with Engine(engine_config(), clock=SystemClock(), seed=1) as engine:
             assert await engine.cached("ids", "x", fetch) == "v1"
             traveller.shift(timedelta(days=59, hours=23))
             assert await engine.cached("ids", "x", fetch) == "v1"

@@ -14,7 +14,7 @@ import anyio
 import msgspec
 import pytest
 
-from engine import EngineConfig, RateLimitConfig, RetryConfig, VirtualClock
+from engine import RateLimitConfig, RetryConfig, VirtualClock
 from recobeat.client import RecoBeatClient
 from recobeat.config import BatchingConfig, ClientConfig, HttpConfig
 from recobeat.errors import MalformedResponse, UpstreamServerError
@@ -30,6 +30,7 @@ from simulator import (
 from simulator import RateLimitConfig as UpstreamLimit
 from simulator import RateLimitRule as UpstreamRule
 from simulator.upstream.api import parse_query
+from tests.engine_configs import engine_config
 
 pytestmark = pytest.mark.anyio
 
@@ -177,7 +178,7 @@ async def test_5xx_burst_is_retried_with_backoff(open_client) -> None:  # type: 
 
 async def test_persistent_5xx_reaches_the_caller_and_is_not_cached(open_client) -> None:  # type: ignore[no-untyped-def]
     down = EndpointProfile(faults=FaultRates(error=1.0))
-    config = ClientConfig(engine=EngineConfig(retry=RetryConfig(attempts=2)))
+    config = ClientConfig(engine=engine_config(retry=RetryConfig(attempts=2)))
     async with open_client(config, service=down) as (client, sim):
         with pytest.raises(UpstreamServerError):
             await client.audio_features(sim.catalog.track_uuid(1))
@@ -188,7 +189,7 @@ async def test_persistent_5xx_reaches_the_caller_and_is_not_cached(open_client) 
 
 async def test_malformed_bodies_are_an_error_of_their_own_and_never_cached(open_client) -> None:  # type: ignore[no-untyped-def]
     broken = EndpointProfile(faults=FaultRates(malformed=1.0))
-    config = ClientConfig(engine=EngineConfig(retry=RetryConfig(attempts=2)))
+    config = ClientConfig(engine=engine_config(retry=RetryConfig(attempts=2)))
     async with open_client(config, service=broken) as (client, sim):
         with pytest.raises(MalformedResponse):
             await client.tracks([sim.catalog.track_uuid(1)])
@@ -197,7 +198,7 @@ async def test_malformed_bodies_are_an_error_of_their_own_and_never_cached(open_
 
 async def test_timeouts_are_bounded_by_the_engine_deadline(open_client) -> None:  # type: ignore[no-untyped-def]
     hang = EndpointProfile(faults=FaultRates(timeout=1.0))
-    config = ClientConfig(engine=EngineConfig(attempt_timeout=5, retry=RetryConfig(attempts=2)))
+    config = ClientConfig(engine=engine_config(attempt_timeout=5, retry=RetryConfig(attempts=2)))
     async with open_client(config, service=hang) as (client, sim):
         start = anyio.current_time()
         with pytest.raises(TimeoutError):
@@ -226,7 +227,7 @@ async def test_invalid_input_fails_before_any_request(open_client) -> None:  # t
 
 async def test_seed_chunks_are_staggered_and_bounded(open_client) -> None:  # type: ignore[no-untyped-def]
     config = ClientConfig(
-        engine=EngineConfig(rate=RateLimitConfig(rules=(), min_interval=0)),
+        engine=engine_config(rate=RateLimitConfig(rules=(), min_interval=0)),
         batching=BatchingConfig(seed_chunk_stagger=0.2, seed_chunk_concurrency=3),
     )
     async with open_client(config) as (client, sim):

@@ -9,15 +9,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from engine import EngineConfig, RateLimitConfig, SystemClock
+from engine import RateLimitConfig, SystemClock
 from recobeat.client import RecoBeatClient
 from recobeat.config import BatchingConfig, ClientConfig, HttpConfig
 from simulator import RateLimitConfig as UpstreamLimit
 from simulator import RateLimitRule, RecoBeatSimulator
+from tests.engine_configs import engine_config
 
 pytestmark = pytest.mark.anyio
 
-UNLIMITED = EngineConfig(rate=RateLimitConfig(rules=(), min_interval=0))
+UNLIMITED = engine_config(rate=RateLimitConfig(rules=(), min_interval=0))
 GENEROUS_UPSTREAM = UpstreamLimit(rules=[RateLimitRule(limit=10_000, window=1)])
 
 

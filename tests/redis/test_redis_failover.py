@@ -15,6 +15,7 @@ from conftest import FAST, Tier
 
 from engine.limits import RateLimitConfig, RateLimitTimeout, WindowRule
 from engine.shared import RateState, RedisRateLimiter, SharedBackend, decide
+from tests.engine_configs import RATE
 
 pytestmark = pytest.mark.anyio
 
@@ -193,13 +194,12 @@ class Blip:
         return await self.backend.rate_decide(key, **arguments)  # type: ignore[arg-type]
 
 
-async def test_a_limiter_without_a_config_uses_the_default_budget(tier: Tier) -> None:
+async def test_a_limiter_has_a_default_name_and_settings(tier: Tier) -> None:
     async with tier.connect() as backend:
-        shared = RedisRateLimiter(backend, clock=tier.clock, name="defaults", settings=FAST)
-        assert shared.config == RateLimitConfig()
+        shared = RedisRateLimiter(backend, RATE, clock=tier.clock, name="defaults", settings=FAST)
         await shared.acquire()
         assert shared.stats().shared_grants == 1
-        default = RedisRateLimiter(backend, clock=tier.clock)
+        default = RedisRateLimiter(backend, RATE, clock=tier.clock)
         assert default.key == "recobeat:rate:upstream"
 
 

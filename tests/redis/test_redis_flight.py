@@ -10,12 +10,13 @@ import anyio
 import pytest
 from conftest import FAST, Tier
 
-from engine import Engine, EngineConfig, MemoryStore, RateLimitConfig
+from engine import Engine, MemoryStore, RateLimitConfig
 from engine.shared import DistributedFlight, RedisRateLimiter, RedisStore, TieredStore
+from tests.engine_configs import RATE, engine_config
 
 pytestmark = pytest.mark.anyio
 
-CONFIG = EngineConfig(rate=RateLimitConfig(min_interval=0.0))
+CONFIG = engine_config(rate=RateLimitConfig(rules=RATE.rules, min_interval=0.0))
 
 
 @asynccontextmanager

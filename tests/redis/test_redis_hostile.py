@@ -24,6 +24,7 @@ from engine.shared import (
 )
 from engine.singleflight import SingleFlight
 from recobeat.models import Artist
+from tests.engine_configs import POLICY
 
 pytestmark = pytest.mark.anyio
 
@@ -129,7 +130,7 @@ async def test_a_hostile_value_is_fetched_and_keeps_the_tier_online(tier: Tier) 
             return f"fresh {key}"
 
         async with SingleFlight() as flights:
-            cache = Cache(store, flights=flights, clock=tier.clock)
+            cache = Cache(store, flights=flights, clock=tier.clock, policy=POLICY)
             for name, data in HOSTILE.items():
                 await tier.write_raw(f"{FAST.prefix}:v1:ids:{name}", data)
                 await other.set(f"v1:ids:after-{name}", Entry(f"shared {name}", FAR))

@@ -11,9 +11,10 @@ import anyio
 import pytest
 from conftest import FAST, Tier
 
-from engine import Engine, EngineConfig, RateLimited, RetryConfig
+from engine import Engine, RateLimited, RetryConfig
 from engine.limits import MAX_PAUSE, RateLimitConfig, RateLimitTimeout, WindowRule
 from engine.shared import RedisRateLimiter, SharedBackend
+from tests.engine_configs import engine_config
 
 pytestmark = pytest.mark.anyio
 
@@ -77,7 +78,7 @@ async def test_a_429_pauses_every_instance_for_at_most_max_retry_after(
 ) -> None:
     """Instance A is told "Retry-After: a day" (or inf): its caller fails at once, and the
     pause every instance sees is max_retry_after (0.3 s), not a day, not forever."""
-    config = EngineConfig(rate=RULES, retry=RetryConfig(max_retry_after=0.3))
+    config = engine_config(rate=RULES, retry=RetryConfig(max_retry_after=0.3))
     told: list[float] = []
     done: dict[str, float] = {}
 

@@ -10,6 +10,7 @@ from engine.cache import Cache, MemoryStore
 from engine.cache.store import Entry
 from engine.shared import RedisStore, SharedBackend, TieredStore
 from engine.singleflight import SingleFlight
+from tests.engine_configs import POLICY
 
 pytestmark = pytest.mark.anyio
 
@@ -60,7 +61,7 @@ async def test_an_outage_degrades_to_memory_and_recovers(
     async with tier.connect() as backend:
         store = tiered(tier, backend)
         async with SingleFlight() as flights:
-            cache = Cache(store, flights=flights, clock=tier.clock)
+            cache = Cache(store, flights=flights, clock=tier.clock, policy=POLICY)
             calls = 0
 
             async def fetch() -> str:

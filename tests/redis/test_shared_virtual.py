@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from engine import Engine, EngineConfig, MemoryStore, VirtualClock
+from engine import Engine, MemoryStore, VirtualClock
 from engine.shared import (
     DistributedFlight,
     InProcessRedis,
@@ -18,6 +18,7 @@ from engine.shared import (
     TieredStore,
 )
 from engine.virtual import BACKENDS, backend_options
+from tests.engine_configs import engine_config
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +43,7 @@ async def test_three_instances_share_the_budget_and_the_fetches_in_virtual_time(
         return key.upper()
 
     async def instance(results: list[str]) -> None:
-        config = EngineConfig()
+        config = engine_config()
         store = TieredStore(
             MemoryStore(clock=clock), RedisStore(shared, clock=clock), clock=clock, config=SETTINGS
         )
@@ -85,7 +86,7 @@ async def test_a_fetch_longer_than_the_lock_ttl_keeps_its_lock(fetch_seconds: fl
             MemoryStore(clock=clock), RedisStore(shared, clock=clock), clock=clock, config=SETTINGS
         )
         flights = DistributedFlight(shared, store, clock=clock, settings=SETTINGS)
-        return Engine(clock=clock, store=store, flights=flights, seed=1)
+        return Engine(engine_config(), clock=clock, store=store, flights=flights, seed=1)
 
     results: list[str] = []
     with anyio.fail_after(3600):

@@ -14,8 +14,8 @@ import msgspec
 import pytest
 from rich.console import Console
 
-from engine.cache import TtlPolicy
 from engine.cache.events import CacheEvent
+from recobeat.config import ClientConfig
 from simulator import RequestRecord
 from simulator.cli import main
 from simulator.replay.audit import EVIDENCE, TtlAudit
@@ -123,8 +123,9 @@ def _event(at: float, kind: str, key: str, expires_at: float) -> CacheEvent:
 
 
 def test_ttl_audit_counts_every_violation_and_keeps_a_few_lines() -> None:
-    audit = TtlAudit(TtlPolicy())
-    ttl = TtlPolicy().for_namespace("tracks").ttl
+    policy = ClientConfig().engine.cache.policy
+    audit = TtlAudit(policy)
+    ttl = policy.for_namespace("tracks").ttl
     assert ttl is not None
     audit(_event(0.0, "store", "v1:tracks:a", ttl))
     audit(_event(1.0, "hit", "v1:tracks:a", ttl))  # fine
