@@ -3,7 +3,7 @@
 The engine knows no upstream, so the numbers have no defaults: a rate limit and a concurrency
 limit are the upstream's (or the budget a team grants itself), and a configuration states them.
 The one neutral default is ``settle`` (no added latency). RecoBeat's tuned numbers live with
-its client (:mod:`recobeat.profile`).
+its client (:mod:`recobeat.defaults`).
 """
 
 from __future__ import annotations

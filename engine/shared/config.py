@@ -14,8 +14,9 @@ __all__ = ["SharedTierConfig"]
 class SharedTierConfig(Config):
     """How the engine uses a shared (Redis or in-process) tier. Defaults suit production."""
 
-    prefix: str = "recobeat"
-    """First part of every key: ``<prefix>:v1:<namespace>:<key>``, ``<prefix>:rate:<name>``."""
+    prefix: str = "engine"
+    """First part of every key: ``<prefix>:v1:<namespace>:<key>``, ``<prefix>:rate:<name>``.
+    Applications that share one Redis each name their own."""
     gc_margin: NonNegative = 3600.0
     """Seconds a cache key outlives its ``expires_at`` (the key TTL only bounds collection)."""
     retry_after: Positive = 5.0

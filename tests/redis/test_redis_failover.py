@@ -200,7 +200,7 @@ async def test_a_limiter_has_a_default_name_and_settings(tier: Tier) -> None:
         await shared.acquire()
         assert shared.stats().shared_grants == 1
         default = RedisRateLimiter(backend, RATE, clock=tier.clock)
-        assert default.key == "recobeat:rate:upstream"
+        assert default.key == "engine:rate:upstream"
 
 
 async def test_the_script_and_its_twin_merge_a_callers_grants_alike(tier: Tier) -> None:
