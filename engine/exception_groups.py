@@ -11,10 +11,15 @@ Two places where a group is noise rather than news:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
 
-__all__ = ["exit_owned", "single_error"]
+import anyio
+import anyio.abc
+
+__all__ = ["OwnedTaskGroup", "exit_owned", "single_error"]
 
 
 @contextmanager
@@ -51,3 +56,46 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
             yield from _leaves(member)
         else:
             yield member
+
+
+class OwnedTaskGroup:
+    """The task group an object owns for its ``async with`` block (a singleflight, a
+    coalescer): opened by the owner's ``__aenter__``, cancelled and awaited by its
+    ``__aexit__``, so no task it started outlives the block, and an error the caller's own code
+    raised in the block leaves it as itself (:func:`exit_owned`)."""
+
+    __slots__ = ("_group", "_owner")
+
+    def __init__(self, owner: str) -> None:
+        self._owner = owner
+        self._group: anyio.abc.TaskGroup | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._group is not None
+
+    async def open(self) -> None:
+        if self._group is not None:
+            raise RuntimeError(f"{self._owner} is already open")
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Start ``fn(*args)`` in the group; the owner checks :attr:`is_open` first."""
+        if self._group is None:
+            raise RuntimeError(f"{self._owner} is not open")
+        self._group.start_soon(fn, *args)
+
+    async def close(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Cancel every task still running and wait for them (the owner's ``__aexit__``)."""
+        group, self._group = self._group, None
+        if group is None:
+            raise RuntimeError(f"{self._owner} is not open")
+        group.cancel_scope.cancel()
+        return await exit_owned(group.__aexit__(exc_type, exc, tb), exc)

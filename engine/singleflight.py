@@ -32,7 +32,7 @@ import anyio.abc
 import msgspec
 
 from engine.errors import EngineError
-from engine.exception_groups import exit_owned
+from engine.exception_groups import OwnedTaskGroup
 
 if TYPE_CHECKING:
     from engine.shared.claims import KeyClaims
@@ -83,17 +83,13 @@ class SingleFlight:
 
     def __init__(self) -> None:
         self._flights: dict[Hashable, _Flight[Any]] = {}
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._tasks = OwnedTaskGroup("this SingleFlight")
         self._calls = 0
         self._executions = 0
         self._abandoned = 0
 
     async def __aenter__(self) -> Self:
-        if self._task_group is not None:
-            raise RuntimeError("this SingleFlight is already open")
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
+        await self._tasks.open()
         return self
 
     async def __aexit__(
@@ -102,10 +98,7 @@ class SingleFlight:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        task_group, self._task_group = self._task_group, None
-        assert task_group is not None
-        task_group.cancel_scope.cancel()
-        return await exit_owned(task_group.__aexit__(exc_type, exc, tb), exc)
+        return await self._tasks.close(exc_type, exc, tb)
 
     async def do(self, key: Hashable, fn: Callable[[], Awaitable[T]]) -> T:
         """Return ``await fn()``, sharing one execution with concurrent calls for ``key``.
@@ -117,12 +110,12 @@ class SingleFlight:
         self._calls += 1
         flight: _Flight[T] | None = self._flights.get(key)
         if flight is None:
-            if self._task_group is None:
+            if not self._tasks.is_open:
                 raise SingleFlightClosed("SingleFlight is not open: use it in `async with`")
             flight = _Flight()
             self._flights[key] = flight
             self._executions += 1
-            self._task_group.start_soon(self._execute, key, flight, fn)
+            self._tasks.start_soon(self._execute, key, flight, fn)
         flight.waiters += 1
         try:
             await flight.done.wait()
@@ -172,7 +165,7 @@ class SingleFlight:
         return len(self._flights)
 
     def __repr__(self) -> str:
-        state = "open" if self._task_group is not None else "closed"
+        state = "open" if self._tasks.is_open else "closed"
         return (
             f"<SingleFlight [{state} | in flight: {len(self._flights)} | "
             f"calls: {self._calls}, executions: {self._executions}, "

@@ -167,7 +167,7 @@ class DistributedFlight(SingleFlight):
         )
 
     def __repr__(self) -> str:
-        state = "open" if self._task_group is not None else "closed"
+        state = "open" if self._tasks.is_open else "closed"
         held = sum(len(lease.held) for lease in self._leases)
         return (
             f"<DistributedFlight [{state} | in flight: {len(self._flights)} | "
