@@ -18,8 +18,9 @@ Guarantees of :class:`Cache`:
   ``set``/``delete`` means not storing / not deleting. Each is counted in ``store_errors`` and
   logged (a warning at most once per ``warn_interval`` seconds, debug otherwise).
 - A hit costs one ``await store.get(key)``, a clock read and a counter: no anyio call, no lock.
-- An ``observer``, when given, sees every hit and every store as a
-  :class:`~engine.cache.events.CacheEvent`: replays check TTL policies from them.
+- An ``observer``, when given, sees every hit, every counted miss and every store as a
+  :class:`~engine.cache.events.CacheEvent`: replays check TTL policies from them, and count
+  the lookups (hits and misses) a workload made.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class Cache:
         except Exception as exc:
             self._store_failed("get", full_key, exc)
             entry = None
+        stale_expiry = 0.0
         if entry is not None:
             now = self._wall()
             if entry.fresh(now):
@@ -166,8 +168,11 @@ class Cache:
                 ns.hits += 1
                 return entry.value  # type: ignore[no-any-return]
             ns.expirations += 1
+            stale_expiry = entry.expires_at
             await self._delete(full_key)
         ns.misses += 1
+        if self._observer is not None:
+            self._observer(CacheEvent(self._wall(), "miss", full_key, stale_expiry))
         return await self._flights.do(
             CacheFlightKey(full_key), lambda: self._fetch(ns, full_key, fetch)
         )
@@ -195,7 +200,7 @@ class Cache:
         ``store_many`` that follows overwrites them; the store's bound collects the rest).
         ``count=False`` leaves the hit and miss counters alone: a poller waiting for another
         instance's results looks many times for one lookup (the observer still sees what is
-        served).
+        served, but no miss).
         """
         ns = self._namespace(namespace)
         wanted = list(dict.fromkeys(keys))
@@ -208,18 +213,28 @@ class Cache:
             self._store_failed("get_many", f"{len(full_keys)} keys in {namespace}", exc)
             if count:
                 ns.misses += len(wanted)
+                if self._observer is not None:
+                    now = self._wall()
+                    for full_key in full_keys:
+                        self._observer(CacheEvent(now, "miss", full_key, 0.0))
             return {}
         now = self._wall()
         observer = self._observer
+        # Misses are needs only when counted: a poller's repeated looks are not lookups.
+        miss_observer = observer if count else None
         found: dict[K, Any] = {}
         misses = expirations = negative_hits = hits = 0
         for key, full_key, entry in zip(wanted, full_keys, entries, strict=True):
             if entry is None:
                 misses += 1
+                if miss_observer is not None:
+                    miss_observer(CacheEvent(now, "miss", full_key, 0.0))
                 continue
             if not entry.fresh(now):
                 expirations += 1
                 misses += 1
+                if miss_observer is not None:
+                    miss_observer(CacheEvent(now, "miss", full_key, entry.expires_at))
                 continue
             if observer is not None:
                 observer(CacheEvent(now, "hit", full_key, entry.expires_at))

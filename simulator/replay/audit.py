@@ -17,7 +17,8 @@ class TtlAudit:
     """The TTL rules over one store's :class:`CacheEvent` stream, as a cache observer: entries
     are never served past their TTL, and a key is never stored again before its TTL unless it
     was evicted. The TTL is the policy's (checked against the store's expiry). It keeps the
-    latest store of each key, the counts and the first :data:`EVIDENCE` problems."""
+    latest store of each key, the counts and the first :data:`EVIDENCE` problems. Misses say
+    nothing about TTLs: they are neither checked nor counted."""
 
     __slots__ = ("_policy", "_stored", "checked", "evidence", "violations")
 
@@ -29,6 +30,8 @@ class TtlAudit:
         self.evidence: list[str] = []
 
     def __call__(self, event: CacheEvent) -> None:
+        if event.kind == "miss":
+            return
         self.checked += 1
         stored = self._stored
         if event.kind == "evict":

@@ -12,7 +12,7 @@ from tests.engine_configs import POLICY
 pytestmark = pytest.mark.anyio
 
 
-async def test_observer_sees_stores_hits_and_evictions() -> None:
+async def test_observer_sees_misses_stores_hits_and_evictions() -> None:
     clock = VirtualClock(epoch=0.0)
     events: list[CacheEvent] = []
     store = MemoryStore(capacity=2, clock=clock, observer=events.append)
@@ -29,6 +29,7 @@ async def test_observer_sees_stores_hits_and_evictions() -> None:
         assert await cache.lookup_many("artists", ["x"]) == {"x": 1}
     kinds = [(e.kind, e.key, e.at) for e in events]
     assert kinds == [
+        ("miss", "v1:tracks:a", 0.0),
         ("store", "v1:tracks:a", 0.0),
         ("hit", "v1:tracks:a", 1.0),
         ("store", "v1:artists:x", 1.0),
@@ -36,4 +37,4 @@ async def test_observer_sees_stores_hits_and_evictions() -> None:
         ("store", "v1:artists:y", 1.0),
         ("hit", "v1:artists:x", 1.0),
     ]
-    assert events[0].expires_at == 7200.0
+    assert events[1].expires_at == 7200.0
