@@ -41,6 +41,15 @@ class RateLimiterStats(msgspec.Struct, frozen=True):
     timeouts: int
     max_queue: int
     queue: int
+    busy_time: float
+    """Seconds (on the limiter's clock) during which at least one caller was waiting for a
+    grant, the current stretch included: the time the budget had work waiting for it."""
+    busy_periods: int
+    """Stretches of such time: how often the limiter went from nobody waiting to someone."""
+    busy_grants: int
+    """Grants made to callers that waited (each during a busy stretch). With the budget's
+    sustainable rate ``r``, ``busy_grants / (busy_time * r + busy_periods)`` is the share of
+    what it allowed while work waited that it granted."""
 
 
 class _Waiter:
@@ -87,6 +96,9 @@ class RateLimiter:
         self._total_wait = 0.0
         self._timeouts = 0
         self._max_queue = 0
+        self._busy_time = 0.0  # closed busy stretches
+        self._busy_since = 0.0  # when the current one began (the queue is non-empty)
+        self._busy_periods = 0
 
     async def acquire(
         self, *, deadline: float | None = None, key: str = "", first: bool = False
@@ -111,6 +123,9 @@ class RateLimiter:
         self._sequence += 1
         waiter = _Waiter((0 if first else 1, arrived, key, self._sequence))
         queue = self._queue
+        if not queue:
+            self._busy_since = arrived
+            self._busy_periods += 1
         bisect.insort(queue, waiter)
         self._max_queue = max(self._max_queue, len(queue))
         try:
@@ -140,10 +155,14 @@ class RateLimiter:
             queue.remove(waiter)
             if was_head and queue:
                 queue[0].wake.set()
+            if not queue:
+                self._busy_time += self._clock.monotonic() - self._busy_since
             raise
         del queue[0]
         if queue:
             queue[0].wake.set()
+        else:
+            self._busy_time += now - self._busy_since
         self._granted += 1
         self._waited += 1
         self._total_wait += now - arrived
@@ -199,7 +218,19 @@ class RateLimiter:
             timeouts=self._timeouts,
             max_queue=self._max_queue,
             queue=len(self._queue),
+            busy_time=self._busy_time + self._busy_open(),
+            busy_periods=self._busy_periods,
+            busy_grants=self._waited,
         )
+
+    def _busy_open(self) -> float:
+        """The current busy stretch so far (0 when nobody waits)."""
+        if not self._queue:
+            return 0.0
+        try:
+            return max(0.0, self._clock.monotonic() - self._busy_since)
+        except Exception:  # no running event loop: the clock cannot be read
+            return 0.0
 
 
 def checked_pause(seconds: float) -> float:

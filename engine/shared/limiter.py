@@ -34,6 +34,9 @@ Guarantees of :class:`RedisRateLimiter`:
 - The ``settle`` field of the config orders simultaneous callers (replays); the shared script
   itself orders by arrival.
 - A cancelled caller, or one whose deadline passes, consumes no grant.
+- Busy time (:class:`~engine.limits.RateLimiterStats`): every caller waits for its grant, a
+  script round trip at least, so the limiter is busy while any caller is in :meth:`acquire`,
+  and every grant is a busy grant.
 """
 
 from __future__ import annotations
@@ -147,6 +150,10 @@ class RedisRateLimiter:
         self._timeouts = 0
         self._fallbacks = 0
         self._latency = Latency()
+        self._pending = 0  # callers in acquire, not yet granted
+        self._busy_time = 0.0  # closed busy stretches
+        self._busy_since = 0.0
+        self._busy_periods = 0
 
     async def acquire(
         self, *, deadline: float | None = None, key: str = "", first: bool = False
@@ -159,6 +166,22 @@ class RedisRateLimiter:
         (the one holding the turn, talking to the backend, keeps it until its grant).
         """
         arrived = self._clock.monotonic()
+        # Every caller waits for a grant here (a script round trip at least): busy from the
+        # first caller's arrival until no caller is left.
+        if not self._pending:
+            self._busy_since = arrived
+            self._busy_periods += 1
+        self._pending += 1
+        try:
+            return await self._acquire(arrived, deadline, key, first)
+        finally:
+            self._pending -= 1
+            if not self._pending:
+                self._busy_time += self._clock.monotonic() - self._busy_since
+
+    async def _acquire(
+        self, arrived: float, deadline: float | None, key: str, first: bool
+    ) -> float:
         self._waiting += 1
         self._max_queue = max(self._max_queue, self._waiting)
         try:
@@ -295,12 +318,24 @@ class RedisRateLimiter:
             timeouts=self._timeouts,
             max_queue=self._max_queue,
             queue=self._waiting,
+            busy_time=self._busy_time + self._busy_open(),
+            busy_periods=self._busy_periods,
+            busy_grants=self._shared_grants + self._fallback_grants,
             shared_grants=self._shared_grants,
             fallback_grants=self._fallback_grants,
             errors=self._latency.errors,
             fallbacks=self._fallbacks,
             latency=self._latency.stats(),
         )
+
+    def _busy_open(self) -> float:
+        """The current busy stretch so far (0 when no caller is in :meth:`acquire`)."""
+        if not self._pending:
+            return 0.0
+        try:
+            return max(0.0, self._clock.monotonic() - self._busy_since)
+        except Exception:  # no running event loop: the clock cannot be read
+            return 0.0
 
     def __repr__(self) -> str:
         config = self.config
