@@ -15,10 +15,11 @@ import msgspec
 
 from simulator import RequestRecord
 from simulator.replay.audit import EVIDENCE
+from simulator.replay.floor import budget_utilisation as _utilisation
 from simulator.replay.runner import RunResult
 from simulator.replay.scenario import Bound, WindowExpect
 
-__all__ = ["Check", "check_all", "peak_window", "percentile"]
+__all__ = ["Check", "budget_utilisation", "check_all", "floor_ratio", "peak_window", "percentile"]
 
 _EPS = 1e-9
 _EVIDENCE = EVIDENCE
@@ -65,6 +66,10 @@ def check_all(run: RunResult) -> list[Check]:
         checks.append(
             _bounded(f"hit rate {namespace}", hit_rate(run, namespace), Bound(min=minimum))
         )
+    if expect.floor_ratio is not None:
+        checks.append(_floor(run, expect.floor_ratio))
+    if expect.budget_utilisation is not None:
+        checks.append(_budget(run, expect.budget_utilisation))
     # Always checked: a replay whose generations failed must not pass by saying nothing about
     # failures; a scenario that means to show them says so (``failed = { min = 1 }``).
     failed = run.failed
@@ -97,6 +102,22 @@ def hit_rate(run: RunResult, namespace: str) -> float:
     return hits / lookups if lookups else 0.0
 
 
+def floor_ratio(run: RunResult) -> float | None:
+    """Upstream calls over the floor; ``None`` when the floor is 0 (no lookup needed any)."""
+    floor = run.floor.total()
+    return len(run.log) / floor if floor else None
+
+
+def budget_utilisation(run: RunResult) -> float | None:
+    """The share of what the rate budget allowed while work waited that it granted, over every
+    distinct budget (one when instances share it); ``None`` when no request ever waited."""
+    rates = [s.engine.rate for s in run.stats]
+    if run.scenario.instances.shared_budget:
+        rates = rates[:1]  # the same limiter in every instance
+    rate_config = run.config.engine.rate
+    return None if rate_config is None else _utilisation(rates, rate_config)
+
+
 def peak_window(times: Sequence[float], window: float) -> tuple[int, int]:
     """The most instants in any half-open ``[t, t + window)``, and the index where it starts."""
     best = (0, 0)
@@ -121,6 +142,23 @@ def _by_client(log: Iterable[RequestRecord], scope: str) -> dict[str, list[Reque
 def _bounded(name: str, value: float, bound: Bound) -> Check:
     shown = f"{value:.3f}" if isinstance(value, float) else str(value)
     return Check(name, bound.holds(value), shown, bound.describe())
+
+
+def _floor(run: RunResult, bound: Bound) -> Check:
+    ratio = floor_ratio(run)
+    calls, floor = len(run.log), run.floor.total()
+    name = "upstream requests / floor"
+    if ratio is None:  # nothing was needed: only no call at all is at the floor
+        return Check(name, calls == 0, f"{calls} / 0", bound.describe())
+    return Check(name, bound.holds(ratio), f"{calls} / {floor} = {ratio:.2f}", bound.describe())
+
+
+def _budget(run: RunResult, bound: Bound) -> Check:
+    share = budget_utilisation(run)
+    name = "budget used while work waited"
+    if share is None:
+        return Check(name, bound.min is None, "n/a (nothing waited)", bound.describe())
+    return Check(name, bound.holds(share), f"{share:.1%}", bound.describe())
 
 
 def _finished(run: RunResult) -> Check:

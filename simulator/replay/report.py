@@ -14,7 +14,16 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from simulator.replay.checks import Check, check_all, peak_window, percentile, rate_limited
+from simulator.replay.checks import (
+    Check,
+    budget_utilisation,
+    check_all,
+    floor_ratio,
+    peak_window,
+    percentile,
+    rate_limited,
+)
+from simulator.replay.floor import calls_by_group
 from simulator.replay.runner import RunResult
 
 __all__ = ["LatencySummary", "Metrics", "Report", "build_report", "print_report"]
@@ -46,6 +55,18 @@ class Metrics(msgspec.Struct, frozen=True):
     upstream_calls: int
     upstream_by_endpoint: dict[str, int]
     upstream_outcomes: dict[str, int]
+    upstream_floor: int
+    """The fewest requests any client could have made for the workload's lookups, knowing them
+    all in advance (scenarios/README.md, "The floor")."""
+    floor_by_endpoint: dict[str, int]
+    """The floor per endpoint group (``/v1/audio-features`` stands for both audio-features
+    endpoints)."""
+    floor_fetches: dict[str, int]
+    """Per endpoint group, the fewest fetches of its members (IDs, for a batchable group)."""
+    floor_ratio: float | None
+    """``upstream_calls / upstream_floor``; ``None`` when the floor is 0."""
+    lookups: int
+    """The lookups (cache hits and misses) the floor serves."""
     rate_limited: int
     retries: int
     dedup_saved: int
@@ -60,6 +81,12 @@ class Metrics(msgspec.Struct, frozen=True):
     """Most requests one upstream client sent in any 60 s window: what the engine's budget
     governs (``max_in_window`` with ``at = "sent"``). Network delay varies per request, so
     arrivals can bunch closer than sends: the arrival figure may exceed this one (81 to 80)."""
+    budget_utilisation: float | None
+    """Grants made while work waited over the grants the rate budget allowed then (its
+    sustainable rate over the busy time, plus one per busy stretch); ``None`` when nothing
+    waited."""
+    budget_busy_seconds: float
+    """Seconds during which work waited for the rate budget (summed over distinct budgets)."""
     virtual_seconds: float
 
 
@@ -103,6 +130,9 @@ def metrics(run: RunResult) -> Metrics:
         arrived.setdefault(record.client, []).append(record.arrival)
         # As the window check counts sends: a request never sent counts at its arrival.
         sent.setdefault(record.client, []).append(record.sent or record.arrival)
+    ratio = floor_ratio(run)
+    utilisation = budget_utilisation(run)
+    budgets = run.stats[:1] if run.scenario.instances.shared_budget else run.stats
     return Metrics(
         arrivals=run.arrivals,
         completed=run.completed,
@@ -110,6 +140,11 @@ def metrics(run: RunResult) -> Metrics:
         upstream_calls=len(run.log),
         upstream_by_endpoint=dict(sorted(Counter(str(r.endpoint) for r in run.log).items())),
         upstream_outcomes=dict(sorted(Counter(r.outcome for r in run.log).items())),
+        upstream_floor=run.floor.total(),
+        floor_by_endpoint=run.floor.by_endpoint(),
+        floor_fetches=run.floor.fetches(),
+        floor_ratio=None if ratio is None else _r(ratio),
+        lookups=run.floor.needs,
         rate_limited=rate_limited(run.log),
         retries=sum(sum(s.engine.retries.values()) for s in run.stats),
         dedup_saved=sum(s.dedup_saved for s in run.stats),
@@ -133,6 +168,8 @@ def metrics(run: RunResult) -> Metrics:
         peak_concurrency=max((s.engine.concurrency.peak for s in run.stats), default=0),
         peak_requests_per_minute=_peak_per_minute(arrived),
         peak_sent_per_minute=_peak_per_minute(sent),
+        budget_utilisation=None if utilisation is None else _r(utilisation),
+        budget_busy_seconds=_r(sum(s.engine.rate.busy_time for s in budgets)),
         virtual_seconds=_r(run.finished_at),
     )
 
@@ -172,6 +209,8 @@ def print_report(report: Report, console: Console, *, wall_seconds: float | None
         f"  429s {m.rate_limited}, retries {m.retries}, dedup saved {m.dedup_saved}, "
         f"registry lookups avoided {m.registry_lookups_avoided}\n"
         f"  cache hit rates: {rates or 'n/a'}\n"
+        f"  {_floor_line(m)}\n"
+        f"  {_budget_line(m)}\n"
         f"  playlist latency p50 {lat.p50:.2f} s, p95 {lat.p95:.2f} s, p99 {lat.p99:.2f} s "
         f"(n={lat.count}); peak concurrency {m.peak_concurrency}\n"
         f"  busiest 60 s of one client: {m.peak_sent_per_minute} sent, "
@@ -181,4 +220,33 @@ def print_report(report: Report, console: Console, *, wall_seconds: float | None
             if m.peak_requests_per_minute != m.peak_sent_per_minute
             else ""
         )
+    )
+
+
+def _floor_line(m: Metrics) -> str:
+    """``upstream requests / floor: 684 / 212 = 3.23 (excess: ...)``, the groups furthest above
+    their floor first."""
+    ratio = "n/a" if m.floor_ratio is None else f"{m.floor_ratio:.2f}"
+    line = f"upstream requests / floor: {m.upstream_calls} / {m.upstream_floor} = {ratio}"
+    excess = []
+    for group, calls in calls_by_group(m.upstream_by_endpoint).items():
+        made = sum(calls.values())
+        floor = m.floor_by_endpoint.get(group, 0)
+        if made > floor:
+            excess.append((floor - made, " + ".join(calls), made, floor))
+    if excess:
+        line += (
+            " (excess: "
+            + ", ".join(f"{label} {made} vs {floor}" for _, label, made, floor in sorted(excess))
+            + ")"
+        )
+    return line + f", from {m.lookups} lookups"
+
+
+def _budget_line(m: Metrics) -> str:
+    if m.budget_utilisation is None:
+        return "budget used while work waited: n/a (nothing waited)"
+    return (
+        f"budget used while work waited: {m.budget_utilisation:.0%} "
+        f"({m.budget_busy_seconds:,.1f} s with work waiting)"
     )

@@ -8,9 +8,11 @@ stopped there instead of hanging, and its result says so (``timed_out``, which f
 horizon check, with the unfinished arrivals counted).
 
 Memory stays flat per arrival: arrivals are planned as they are reached, each outcome is folded
-into counts and a latency as it finishes, and the cache events into :class:`TtlAudit` s as they
-happen. What a :class:`RunResult` keeps per arrival is one float (a playlist's latency); the
-simulator's request log grows with upstream calls, which the rate budget bounds per second.
+into counts and a latency as it finishes, and the cache events into :class:`TtlAudit` s and
+one :class:`UpstreamFloor` (every instance's lookups) as they happen. What a :class:`RunResult`
+keeps per arrival is one float (a playlist's latency), and per cache key the instant of its last
+fetch in the floor; the simulator's request log grows with upstream calls, which the rate budget
+bounds per second.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import anyio
 import msgspec
 
 from engine import Engine, MemoryStore, SingleFlight, Store, VirtualClock
+from engine.cache.events import CacheEvent, CacheObserver
 from engine.shared import (
     DistributedFlight,
     InProcessRedis,
@@ -38,6 +41,7 @@ from recobeat.config import ClientConfig, HttpConfig
 from recobeat.stats import ClientStats
 from simulator import Catalog, CatalogConfig, RecoBeatSimulator, RequestRecord, SimulatorTransport
 from simulator.replay.audit import TtlAudit
+from simulator.replay.floor import UpstreamFloor
 from simulator.replay.plans import Arrival, RequestPlan, iter_arrivals
 from simulator.replay.progress import ProgressCallback, ReplayProgress
 from simulator.replay.scenario import Scenario
@@ -68,6 +72,8 @@ class RunResult(msgspec.Struct):
     """Per instance."""
     ttl: list[TtlAudit]
     """The cache events, audited per store (one when the store is shared)."""
+    floor: UpstreamFloor
+    """Every instance's lookups, folded into the fewest requests that serve them."""
     finished_at: float
     timed_out: bool
 
@@ -146,6 +152,7 @@ async def _replay(
     twin = InProcessRedis(clock=clock)
     tier = SharedTierConfig(time_source="client")
     shared_audit = TtlAudit(engine_config.cache.policy)
+    floor = UpstreamFloor(engine_config.cache.policy, catalog)
     budget = (
         RedisRateLimiter(twin, engine_config.rate, clock=clock, settings=tier)
         if instances.shared_budget
@@ -181,7 +188,7 @@ async def _replay(
                         store=store,
                         seed=scenario.seed * 1_000 + k,
                         rate_limiter=budget,
-                        observer=audit,
+                        observer=_both(audit, floor),
                         flights=flights,
                     )
                 )
@@ -224,9 +231,18 @@ async def _replay(
         log=sim.log.records(),
         stats=[client.stats() for client in clients],
         ttl=audits,
+        floor=floor,
         finished_at=finished_at,
         timed_out=guard.cancelled_caught,
     )
+
+
+def _both(audit: TtlAudit, floor: UpstreamFloor) -> CacheObserver:
+    def observe(event: CacheEvent) -> None:
+        audit(event)
+        floor(event)
+
+    return observe
 
 
 async def _perform(client: RecoBeatClient, arrival: Arrival, tally: _Tally) -> None:

@@ -219,6 +219,11 @@ class Expect(_Spec, kw_only=True):
     """Minimum hit rate per cache namespace."""
     failed: Bound | None = None
     """Generations or calls that ended in an error; unset means none may (``max = 0``)."""
+    floor_ratio: Bound | None = None
+    """Upstream calls over the floor, the fewest requests any client could have made for the
+    workload (see scenarios/README.md)."""
+    budget_utilisation: Bound | None = None
+    """Share (0..1) of the grants the rate budget allowed while work waited that it made."""
 
 
 # -- the scenario -------------------------------------------------------------------------------
