@@ -36,7 +36,6 @@ class ConfigError(EngineError, ValueError):
     """A configuration value is invalid; the message names the field and says why."""
 
 
-
 # "Expected `int` >= 1 - at `$.rules[0].limit`": msgspec's message and the path it names.
 _AT = re.compile(r"^(?P<reason>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 # "RetryConfig.max_delay: 1.0 is below ...": a Config's own message, rooted at its class name.

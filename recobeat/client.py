@@ -22,7 +22,7 @@ from __future__ import annotations
 import email.utils
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC
 from types import TracebackType
@@ -33,8 +33,18 @@ import msgspec
 
 from engine import MISSING, Clock, Engine, Missing, chunked, map_bounded
 from engine.batchflight import BatchFlight
+from engine.coalescing import Coalescer
 from engine.shared import KeyClaims
 from recobeat.config import MAX_IDS_PER_REQUEST, MAX_SEEDS, ClientConfig
+from recobeat.contract import (
+    ARTIST_SEARCH,
+    ARTIST_TRACKS,
+    ARTISTS,
+    AUDIO_FEATURES,
+    RECOMMENDATION,
+    TRACK_AUDIO_FEATURES,
+    TRACKS,
+)
 from recobeat.defaults import TTL_TABLE
 from recobeat.errors import (
     BadRequest,
@@ -51,6 +61,9 @@ from recobeat.targets import AudioTargets
 __all__ = ["RecoBeatClient"]
 
 T = TypeVar("T")
+
+#: Lookups by ID of one kind: ``await lookup(ids, concurrency)``.
+_Lookup = Callable[[list[str], int], Awaitable[dict[str, Any]]]
 
 #: Seconds to wait after a 429 whose Retry-After is absent or unusable (not a number of seconds
 #: or an HTTP date; infinite, NaN or negative).
@@ -106,30 +119,27 @@ class RecoBeatClient:
             self._stack = stack.pop_all()
         engine = self._engine
         batching = self.config.batching
-        settle = engine.config.rate.settle if engine.config.rate is not None else 0.0
-        self._track_lookups = BatchFlight[str, Track](
-            "tracks",
-            self._fetch_tracks,
-            flights=engine.flights,
-            max_batch=batching.effective_id_chunk_size,
-            concurrency=batching.track_lookup_concurrency,
-            clock=engine.clock,
-            settle=settle,
-        )
-        self._artist_lookups = BatchFlight[str, Artist](
-            "artists",
-            self._fetch_artists,
-            flights=engine.flights,
-            max_batch=MAX_IDS_PER_REQUEST,
-            concurrency=batching.track_lookup_concurrency,
-            clock=engine.clock,
-            settle=settle,
-        )
+        self._coalescers: list[Coalescer[str, Any]] = []
+        self._batch_flights: list[BatchFlight[str, Any]] = []
+        self._lookups = {
+            "tracks": await self._lookup(
+                "tracks", self._request_tracks, self._store_tracks, batching.effective_id_chunk_size
+            ),
+            "artists": await self._lookup(
+                "artists", self._request_artists, self._store_artists, MAX_IDS_PER_REQUEST
+            ),
+            "audio_features": await self._lookup(
+                "audio_features",
+                self._request_audio_features,
+                self._store_audio_features,
+                MAX_IDS_PER_REQUEST,
+            ),
+        }
         # Instances sharing the flights' backend also share who fetches which ID: the flights
         # hand out the claims (SingleFlight.key_claims; None when there is no one to share with).
         self._claims: dict[str, KeyClaims] = {
             namespace: claims
-            for namespace in ("tracks", "artists")
+            for namespace in self._lookups
             if (claims := engine.flights.key_claims(namespace)) is not None
         }
         return self
@@ -141,6 +151,55 @@ class RecoBeatClient:
         tb: TracebackType | None,
     ) -> bool | None:
         return await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def _lookup(
+        self,
+        name: str,
+        request: Callable[[list[str]], Awaitable[dict[str, Any]]],
+        store: Callable[[list[str], Mapping[str, Any]], Awaitable[None]],
+        max_batch: int,
+    ) -> _Lookup:
+        """How lookups by ID reach ``request`` (one upstream request for up to ``max_batch``
+        IDs, run inside the engine's limits) and ``store`` (caches its answer).
+
+        With ``BatchingConfig.coalesce_linger`` set, concurrent callers' IDs travel together (a
+        :class:`~engine.coalescing.Coalescer`, owned by this client); without it each call
+        sends its own chunks, deduplicated per ID (a :class:`~engine.batchflight.BatchFlight`).
+        """
+        engine = self.engine
+        linger = self.config.batching.coalesce_linger
+        if linger is not None:
+            coalescer = Coalescer[str, Any](
+                name,
+                request,
+                through=engine.upstream,
+                max_batch=max_batch,
+                linger=linger,
+                answered=store,
+            )
+            await self._stack.enter_async_context(coalescer)
+            self._coalescers.append(coalescer)
+            return lambda ids, concurrency: coalescer.get_many(ids)
+
+        async def fetch(ids: list[str]) -> dict[str, Any]:
+            found = await engine.deduplicated(
+                f"{name}:{','.join(sorted(ids))}", lambda: request(ids)
+            )
+            await store(ids, found)
+            return found
+
+        rate = engine.config.rate
+        flight = BatchFlight[str, Any](
+            name,
+            fetch,
+            flights=engine.flights,
+            max_batch=max_batch,
+            concurrency=self.config.batching.track_lookup_concurrency,
+            clock=engine.clock,
+            settle=rate.settle if rate is not None else 0.0,
+        )
+        self._batch_flights.append(flight)
+        return lambda ids, concurrency: flight.get_many(ids, concurrency=concurrency)
 
     def _new_http_client(self) -> httpx.AsyncClient:
         http = self.config.http
@@ -191,7 +250,7 @@ class RecoBeatClient:
         page = await self.engine.cached(
             "recommendations",
             params,
-            lambda: self._get("recommendation", "/v1/track/recommendation", params, Content[Track]),
+            lambda: self._get("recommendation", RECOMMENDATION, params, Content[Track]),
         )
         return () if isinstance(page, Missing) else page.content
 
@@ -240,28 +299,32 @@ class RecoBeatClient:
         return {i: None if known[i] is MISSING else known[i] for i in wanted}
 
     async def _lookup_tracks(self, ids: list[str], concurrency: int) -> dict[str, Track]:
-        return await self._cached_by_id("tracks", ids, self._track_lookups, concurrency)
+        return await self._cached_by_id("tracks", ids, concurrency)
 
-    async def _fetch_tracks(self, ids: list[str]) -> dict[str, Track]:
-        """One ``GET /v1/track`` for a chunk; caches per ID and fills the ID registry."""
-        found = await self._fetch_chunk("tracks", "/v1/track", ids, Track)
+    async def _request_tracks(self, ids: list[str]) -> dict[str, Any]:
+        """One ``GET /v1/track`` for up to 40 IDs, answers keyed by the ID asked for."""
+        return await self._request_by_ids("tracks", TRACKS, ids, Track)
+
+    async def _store_tracks(self, ids: list[str], found: Mapping[str, Any]) -> None:
+        """Caches each track per ID, and fills the ID registry for the Spotify IDs asked for."""
         cache = self.engine.cache
         await cache.store_many("tracks", found)
         await cache.store_many(
             "ids", {i: found[i].id if i in found else MISSING for i in ids if is_spotify_id(i)}
         )
-        return found
 
     async def _cached_by_id(
-        self, namespace: str, ids: list[str], lookups: BatchFlight[str, Any], concurrency: int
+        self, namespace: str, ids: list[str], concurrency: int
     ) -> dict[str, Any]:
-        """Per-ID cache entries first; the rest through ``lookups`` (batched, deduplicated)."""
+        """Per-ID cache entries first; the rest through the namespace's lookups (batched,
+        each ID in flight at most once, across instances too where the flights share)."""
         found: dict[str, Any] = await self.engine.cache.lookup_many(namespace, ids)
         rest = [i for i in ids if i not in found]
         if rest:
+            lookup = self._lookups[namespace]
 
             async def fetch(keys: list[str]) -> dict[str, Any]:
-                return await lookups.get_many(keys, concurrency=concurrency)
+                return await lookup(keys, concurrency)
 
             claims = self._claims.get(namespace)
             if claims is None:
@@ -278,20 +341,18 @@ class RecoBeatClient:
         cache = self.engine.cache
         found: dict[str, Any] = await cache.lookup_many(namespace, ids, count=False)
         spotify = [i for i in ids if i not in found and is_spotify_id(i)]
-        if namespace == "tracks" and spotify:
+        if namespace in ("tracks", "audio_features") and spotify:
             registry = await cache.lookup_many("ids", spotify, count=False)
             found.update({i: MISSING for i, rid in registry.items() if rid is MISSING})
         return found
 
-    async def _fetch_chunk(
-        self, endpoint: str, path: str, ids: list[str], item: type[Track] | type[Artist]
+    async def _request_by_ids(
+        self, endpoint: str, path: str, ids: list[str], item: type[Any]
     ) -> dict[str, Any]:
-        """One deduplicated request for a chunk of IDs; answers keyed by the requested ID,
-        whether it was a ReccoBeats or a Spotify ID."""
-        page = await self.engine.deduplicated(
-            f"{endpoint}:{','.join(sorted(ids))}",
-            lambda: self._get(endpoint, path, {"ids": ids}, Content[item]),  # type: ignore[valid-type]
-        )
+        """One ``GET path?ids=`` (inside the engine's limits); rows keyed by the ID asked
+        for, whether a ReccoBeats or a Spotify ID (rows map back by ``href``, never by
+        position: the API omits the IDs it does not know)."""
+        page = await self._get(endpoint, path, {"ids": ids}, Content[item])  # type: ignore[valid-type]
         by_id: dict[str, Any] = {}
         for entity in () if isinstance(page, Missing) else page.content:
             by_id[entity.id] = entity
@@ -305,21 +366,59 @@ class RecoBeatClient:
         unknown (a 404)."""
         (track_id,) = check_ids([track_id], what="track id", uuid_only=True)
         features = await self.engine.cached(
-            "tracks",
-            {"audioFeatures": track_id},
+            "audio_features",
+            track_id,
             lambda: self._get(
-                "audio_features", f"/v1/track/{track_id}/audio-features", {}, AudioFeatures
+                "audio_features", TRACK_AUDIO_FEATURES.format(id=track_id), {}, AudioFeatures
             ),
         )
         return None if isinstance(features, Missing) else features
 
     async def audio_features_many(self, track_ids: Iterable[str]) -> dict[str, AudioFeatures]:
-        """Audio features of many tracks, at most 10 requests at once; unknown IDs absent."""
-        ids = check_ids(track_ids, what="track id", uuid_only=True)
-        results = await map_bounded(
-            self.audio_features, ids, limit=self.config.batching.audio_features_concurrency
+        """Audio features of many tracks, by ReccoBeats or Spotify ID; unknown IDs absent.
+
+        Cached per ID (2 h). With ``BatchingConfig.audio_features_batch`` (the default) the rest
+        go through ``GET /v1/audio-features``, 40 IDs a request, Spotify IDs as they are (no
+        conversion first); a Spotify ID the ID registry knows to be unknown is not asked for,
+        and one the answer omits is recorded there as unknown (14 days). Without it, one
+        ``GET /v1/track/{id}/audio-features`` per ID, at most ``audio_features_concurrency`` at
+        once (the design note's way; Spotify IDs are converted first).
+        """
+        ids = check_ids(track_ids, what="track id")
+        batching = self.config.batching
+        if not batching.audio_features_batch:
+            spotify = [i for i in ids if is_spotify_id(i)]
+            converted = await self.convert_ids(spotify) if spotify else {}
+            targets = {i: converted.get(i) or i for i in ids if converted.get(i, i) is not None}
+            results = await map_bounded(
+                self.audio_features,
+                list(targets.values()),
+                limit=batching.audio_features_concurrency,
+            )
+            by_target = dict(zip(targets.values(), results, strict=True))
+            return {i: f for i, t in targets.items() if (f := by_target[t]) is not None}
+        spotify = [i for i in ids if is_spotify_id(i)]
+        unknown: set[str] = set()
+        if spotify:
+            registry = await self.engine.cache.lookup_many("ids", spotify, count=False)
+            unknown = {i for i, rid in registry.items() if rid is MISSING}
+        wanted = [i for i in ids if i not in unknown]
+        concurrency = batching.audio_features_concurrency
+        return await self._cached_by_id("audio_features", wanted, concurrency)
+
+    async def _request_audio_features(self, ids: list[str]) -> dict[str, Any]:
+        return await self._request_by_ids(
+            "audio_features_batch", AUDIO_FEATURES, ids, AudioFeatures
         )
-        return {i: f for i, f in zip(ids, results, strict=True) if f is not None}
+
+    async def _store_audio_features(self, ids: list[str], found: Mapping[str, Any]) -> None:
+        """Caches the features per ID asked for and per ReccoBeats ID; records the Spotify IDs
+        asked for in the ID registry (known, or unknown when the answer omits them)."""
+        cache = self.engine.cache
+        await cache.store_many("audio_features", {**{f.id: f for f in found.values()}, **found})
+        await cache.store_many(
+            "ids", {i: found[i].id if i in found else MISSING for i in ids if is_spotify_id(i)}
+        )
 
     # -- artists ------------------------------------------------------------------------------
 
@@ -327,12 +426,13 @@ class RecoBeatClient:
         """Artists by ReccoBeats or Spotify ID (cached 1 h per ID); unknown IDs absent."""
         wanted = check_ids(ids, what="artist id")
         concurrency = self.config.batching.track_lookup_concurrency
-        return await self._cached_by_id("artists", wanted, self._artist_lookups, concurrency)
+        return await self._cached_by_id("artists", wanted, concurrency)
 
-    async def _fetch_artists(self, ids: list[str]) -> dict[str, Artist]:
-        found = await self._fetch_chunk("artists", "/v1/artist", ids, Artist)
+    async def _request_artists(self, ids: list[str]) -> dict[str, Any]:
+        return await self._request_by_ids("artists", ARTISTS, ids, Artist)
+
+    async def _store_artists(self, ids: list[str], found: Mapping[str, Any]) -> None:
         await self.engine.cache.store_many("artists", found)
-        return found
 
     async def search_artists(self, text: str, *, page: int = 0, size: int = 25) -> Page[Artist]:
         """``GET /v1/artist/search`` (cached 1 h)."""
@@ -341,9 +441,7 @@ class RecoBeatClient:
         _check_range("page", page, 0, 1000)
         _check_range("size", size, 1, 50)
         params = {"searchText": text, "page": page, "size": size}
-        return await self._cached_page(
-            "artists", "artist_search", "/v1/artist/search", params, Artist
-        )
+        return await self._cached_page("artists", "artist_search", ARTIST_SEARCH, params, Artist)
 
     async def artist_tracks(self, artist_id: str, *, page: int = 0, size: int = 25) -> Page[Track]:
         """``GET /v1/artist/{id}/track`` (cached 2 h)."""
@@ -352,7 +450,7 @@ class RecoBeatClient:
         _check_range("size", size, 1, 50)
         params = {"page": page, "size": size}
         return await self._cached_page(
-            "tracks", "artist_tracks", f"/v1/artist/{artist_id}/track", params, Track
+            "tracks", "artist_tracks", ARTIST_TRACKS.format(id=artist_id), params, Track
         )
 
     async def _cached_page(
@@ -424,8 +522,8 @@ class RecoBeatClient:
             upstream_requests=sum(t.calls for t in self._endpoints.values()),
             rate_limited=engine.rate_limited,
             dedup_saved=engine.flights.shared
-            + self._track_lookups.joined
-            + self._artist_lookups.joined,
+            + sum(flight.joined for flight in self._batch_flights)
+            + sum(coalescer.joined for coalescer in self._coalescers),
             registry_lookups_avoided=registry.hits + registry.negative_hits,
             id_chunk_size=batching.effective_id_chunk_size,
             id_chunk_size_clamped=batching.effective_id_chunk_size < batching.id_chunk_size,

@@ -51,6 +51,16 @@ class BatchingConfig(Config):
     seed_chunk_concurrency: PositiveInt = 3
     seed_chunk_stagger: NonNegative = 0.2
     """Chunk ``i`` of a seed-based recommendation starts ``stagger * i`` seconds after the first."""
+    coalesce_linger: NonNegative | None = 0.005
+    """Lookups by ID (tracks, artists, audio features) from concurrent callers travel
+    together: a request waiting for its rate-limit grant keeps taking IDs until it is granted
+    or full (at no cost: it was waiting anyway), and a new request when the limiter is idle
+    waits this many seconds for others first. ``None``: no merging across callers; each call
+    sends its own chunks, ``track_lookup_concurrency`` at once (the design note's way)."""
+    audio_features_batch: bool = True
+    """Audio features through ``GET /v1/audio-features``, 40 IDs a request, by ReccoBeats or
+    Spotify ID. ``False``: one ``GET /v1/track/{id}/audio-features`` per ID,
+    ``audio_features_concurrency`` at once (the design note's way)."""
 
     @property
     def effective_id_chunk_size(self) -> int:

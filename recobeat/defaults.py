@@ -9,6 +9,7 @@ namespace          ttl           missing_ttl
 =================  ============  ====================
 recommendations    15 minutes    not cached
 tracks             2 hours       not cached
+audio_features     2 hours       not cached
 ids                60 days       14 days
 artists            1 hour        not cached
 seeds              2 hours       not cached
@@ -39,6 +40,7 @@ TTL_TABLE: Mapping[str, NamespaceTtl] = MappingProxyType(
     {
         "recommendations": NamespaceTtl(ttl=15 * MINUTE),
         "tracks": NamespaceTtl(ttl=2 * HOUR),
+        "audio_features": NamespaceTtl(ttl=2 * HOUR),
         "ids": NamespaceTtl(ttl=60 * DAY, missing_ttl=14 * DAY),
         "artists": NamespaceTtl(ttl=HOUR),
         "seeds": NamespaceTtl(ttl=2 * HOUR),

@@ -68,6 +68,12 @@ class AudioFeatures(msgspec.Struct, frozen=True, rename="camel"):
     mode: Annotated[int, msgspec.Meta(ge=0, le=1)]
     tempo: Annotated[float, msgspec.Meta(ge=0)]
 
+    @property
+    def spotify_id(self) -> str:
+        """The track's Spotify ID, from ``href`` (how a row of ``/v1/audio-features`` maps
+        back to the Spotify ID asked for)."""
+        return spotify_id_of(self.href)
+
 
 class Content(msgspec.Struct, Generic[T], frozen=True):
     """``{"content": [...]}``: the list endpoints' envelope."""

@@ -9,7 +9,8 @@ from recobeat.config import BatchingConfig, ClientConfig
 
 __all__ = ["PROFILES", "profile"]
 
-#: The design note's current values (the defaults everywhere).
+#: The client's defaults: the design note's tuned values, with lookups by ID merged across callers
+#: and audio features fetched 40 IDs a request (the API's floor, beyond the note).
 TUNED = ClientConfig()
 
 #: The "old" column of the design note's tables. Its wording is contradictory (120 requests a
@@ -24,6 +25,7 @@ ORIGINAL = ClientConfig(
             ttl={
                 "recommendations": NamespaceTtl(ttl=5 * MINUTE),
                 "tracks": NamespaceTtl(ttl=1 * HOUR),
+                "audio_features": NamespaceTtl(ttl=1 * HOUR),  # with track details
                 "ids": NamespaceTtl(ttl=30 * DAY, missing_ttl=7 * DAY),
                 "artists": NamespaceTtl(ttl=30 * MINUTE),
                 "seeds": NamespaceTtl(ttl=1 * HOUR),
@@ -35,6 +37,8 @@ ORIGINAL = ClientConfig(
         id_chunk_concurrency=20,
         audio_features_concurrency=30,
         track_lookup_concurrency=8,
+        coalesce_linger=None,  # each call its own chunks
+        audio_features_batch=False,  # one request per ID
     ),
 )
 

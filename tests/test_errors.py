@@ -63,12 +63,12 @@ async def test_a_failure_of_the_owners_own_task_is_not_hidden() -> None:
     flights = SingleFlight()
     with pytest.raises(BaseExceptionGroup) as caught:
         async with flights:
-            assert flights._task_group is not None
+            assert flights._tasks.is_open
 
             async def fail() -> None:
                 raise KeyError("owned task")
 
-            flights._task_group.start_soon(fail)
+            flights._tasks.start_soon(fail)
             await anyio.sleep(1)
             raise Boom("mine")
     leaves = [type(e) for e in caught.value.exceptions]

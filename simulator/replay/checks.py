@@ -255,7 +255,12 @@ def _duplicates(run: RunResult) -> Check:
     groups: dict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
     for r in run.log:
         sent = r.sent if r.sent is not None else r.arrival
-        end = r.responded if r.responded is not None else sent + timeout
+        if r.responded is not None:
+            end = r.responded
+        elif r.outcome == "reset":
+            end = r.arrival  # dropped on arrival: the client knows at once and may retry
+        else:
+            end = sent + timeout  # no answer ever: the client gives up at its deadline
         groups[(r.client, r.path, r.params)].append((sent, end))
     evidence: list[str] = []
     overlaps = 0

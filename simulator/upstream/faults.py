@@ -7,7 +7,7 @@ digest of its stable identity) and the instant it arrived, never on scheduling o
 One uniform draw picks the fault by stacking the rates in this order: timeout, reset, server
 error, malformed body; the rest are served normally. During a :class:`FaultWindow` (times in
 seconds since the simulator's origin, ``[start, end)``) each rate is the larger of the
-endpoint's and the window's.
+endpoint's and the window's (clipped so that they sum to at most 1; see ``FaultRates.during``).
 """
 
 from __future__ import annotations
@@ -53,12 +53,16 @@ class FaultRates(Config):
             )
 
     def during(self, other: FaultRates) -> FaultRates:
-        return FaultRates(
-            error=max(self.error, other.error),
-            timeout=max(self.timeout, other.timeout),
-            reset=max(self.reset, other.reset),
-            malformed=max(self.malformed, other.malformed),
-        )
+        """The larger of each rate, clipped in the order the draw stacks them (timeout,
+        reset, error, malformed) so that they sum to at most 1: a window of ``error = 1.0``
+        over an endpoint that also resets 2 % of the time resets 2 % and fails the rest."""
+        merged: dict[str, float] = {}
+        remaining = 1.0
+        for name in ("timeout", "reset", "error", "malformed"):
+            value = min(max(getattr(self, name), getattr(other, name)), remaining)
+            merged[name] = value
+            remaining = max(0.0, remaining - value)
+        return FaultRates(**merged)
 
 
 class FaultWindow(Config):

@@ -137,8 +137,12 @@ async def test_validated_ids_are_remembered_for_60_days(open_client) -> None:  #
     assert len(upstream(sim)) == 2
 
 
+PER_ID = ClientConfig(batching={"audio_features_batch": False})
+"""One request per ID: many requests from one call, to watch the limits."""
+
+
 async def test_requests_never_closer_than_075s(open_client) -> None:  # type: ignore[no-untyped-def]
-    async with open_client() as (client, sim):
+    async with open_client(PER_ID) as (client, sim):
         ids = [sim.catalog.track_uuid(i) for i in range(30)]
         features = await client.audio_features_many(ids)
     arrivals = sorted(r.arrival for r in upstream(sim))
@@ -149,7 +153,7 @@ async def test_requests_never_closer_than_075s(open_client) -> None:  # type: ig
 async def test_retry_after_is_honoured(open_client) -> None:  # type: ignore[no-untyped-def]
     # The upstream's true limit (3 per 10 s) is below the engine's budget (80/min).
     limit = UpstreamLimit(rules=[UpstreamRule(limit=3, window=10)], penalty_box=None)
-    async with open_client(rate_limit=limit) as (client, sim):
+    async with open_client(PER_ID, rate_limit=limit) as (client, sim):
         ids = [sim.catalog.track_uuid(i) for i in range(6)]
         features = await client.audio_features_many(ids)
         stats = client.stats()
@@ -167,7 +171,9 @@ async def test_retry_after_is_honoured(open_client) -> None:  # type: ignore[no-
 
 async def test_5xx_burst_is_retried_with_backoff(open_client) -> None:  # type: ignore[no-untyped-def]
     burst = EndpointProfile(windows=[FaultWindow(start=0, end=3, rates=FaultRates(error=1.0))])
-    async with open_client(service=burst) as (client, sim):
+    # Enough attempts to outlast the burst whatever the jitter draws.
+    config = ClientConfig(engine={"retry": {"attempts": 12}})
+    async with open_client(config, service=burst) as (client, sim):
         track = await client.audio_features(sim.catalog.track_uuid(1))
         stats = client.stats()
     outcomes = [r.outcome for r in upstream(sim)]
@@ -260,3 +266,71 @@ async def test_stats_snapshot_is_json(open_client) -> None:  # type: ignore[no-u
     assert data["endpoints"]["artist_search"]["calls"] == 1
     assert data["engine"]["cache"]["namespaces"]["artists"]["hits"] == 1
     assert data["upstream_requests"] == 2
+
+
+# -- batched audio features and lookups merged across callers ---------------------------------
+
+
+async def test_audio_features_go_40_ids_a_request_by_either_kind_of_id(open_client) -> None:  # type: ignore[no-untyped-def]
+    async with open_client() as (client, sim):
+        uuids = [sim.catalog.track_uuid(i) for i in range(50)]
+        spotify = [sim.catalog.spotify_id(i) for i in range(50, 75)]
+        unknown = [sim.catalog.unknown_spotify_id(i) for i in range(5)]
+        found = await client.audio_features_many(uuids + spotify + unknown)
+        sent = [ids_sent(r) for r in upstream(sim)]
+        assert {r.endpoint for r in upstream(sim)} == {"/v1/audio-features"}
+        assert sorted(map(len, sent)) == [40, 40]
+        assert sum(map(len, sent)) == 80  # every ID once, no conversion round trip first
+        assert set(found) == set(uuids + spotify)  # unknown IDs absent, rows mapped by href
+        assert all(found[s].spotify_id == s for s in spotify)
+        assert found[uuids[0]].id == uuids[0]
+        # Cached per ID, and shared with the single-ID call; the omitted Spotify IDs are in the
+        # ID registry as unknown, so they are not asked for again.
+        assert await client.audio_features_many(uuids + spotify + unknown) == found
+        assert await client.audio_features(uuids[3]) == found[uuids[3]]
+        assert await client.convert_ids(unknown) == dict.fromkeys(unknown)
+        assert len(upstream(sim)) == 2
+
+
+async def test_the_note_s_per_id_audio_features_stay_available(open_client) -> None:  # type: ignore[no-untyped-def]
+    async with open_client(PER_ID) as (client, sim):
+        uuids = [sim.catalog.track_uuid(i) for i in range(3)]
+        spotify = [sim.catalog.spotify_id(i) for i in range(3, 5)]
+        found = await client.audio_features_many(uuids + spotify)
+    endpoints = [r.endpoint for r in upstream(sim)]
+    assert endpoints.count("/v1/track/{id}/audio-features") == 5
+    assert endpoints.count("/v1/track") == 1  # the Spotify IDs are converted first
+    assert set(found) == set(uuids + spotify)
+
+
+async def test_concurrent_callers_lookups_travel_together(open_client) -> None:  # type: ignore[no-untyped-def]
+    async with open_client() as (client, sim):
+        results: list[dict[str, Any]] = []
+
+        async def ask(ids: list[str]) -> None:
+            results.append(await client.tracks(ids))
+
+        async with anyio.create_task_group() as tg:
+            for start in (0, 5, 10):  # overlapping sets from three callers at one instant
+                tg.start_soon(ask, [sim.catalog.track_uuid(i) for i in range(start, start + 10)])
+        stats = client.stats()
+    sent = [ids_sent(r) for r in upstream(sim, "/v1/track")]
+    assert len(sent) == 1 and sorted(sent[0]) == sorted(
+        sim.catalog.track_uuid(i) for i in range(20)
+    )
+    assert all(len(r) == 10 for r in results)
+    assert stats.dedup_saved == 10  # the overlaps joined instead of being sent again
+
+
+async def test_a_lookup_waiting_for_its_grant_takes_later_callers_ids(open_client) -> None:  # type: ignore[no-untyped-def]
+    """One request every 0.75 s: IDs asked for while a request waits for its grant go with
+    it, so three callers 0.2 s apart cost two requests, not three."""
+    async with open_client() as (client, sim), anyio.create_task_group() as tg:
+        for n in range(3):
+            tg.start_soon(client.artists, [sim.catalog.artist_uuid(n)])
+            await anyio.sleep(0.2)
+    sent = [sorted(ids_sent(r)) for r in upstream(sim, "/v1/artist")]
+    assert sent == [
+        [sim.catalog.artist_uuid(0)],
+        sorted(sim.catalog.artist_uuid(n) for n in (1, 2)),
+    ]

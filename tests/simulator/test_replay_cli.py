@@ -44,20 +44,23 @@ def test_passing_scenario_exits_0_and_writes_json(tmp_path: Path, capsys) -> Non
     assert main(["replay", str(path), "--json", str(out)]) == 0
     data = msgspec.json.decode(out.read_bytes())
     assert [r["scenario"] for r in data["reports"]] == ["tiny"]
-    assert data["reports"][0]["metrics"]["upstream_calls"] == 3
+    # Three lookups 0.1 s apart: the second waits for its grant (0.75 s) and takes the third.
+    assert data["reports"][0]["metrics"]["upstream_calls"] == 2
     assert "1 passed, 0 failed" in capsys.readouterr().out
 
 
 def test_failed_expectation_exits_1_with_its_evidence(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    expect = "max_in_window = [{ limit = 2, window = 60, at = 'sent' }]\nmin_spacing = 1.0"
+    expect = "max_in_window = [{ limit = 1, window = 60, at = 'sent' }]\nmin_spacing = 1.0"
     path = write(tmp_path, TINY.format(expect=expect))
     out = tmp_path / "report.json"
     assert main(["replay", str(path), "--json", str(out)]) == 1
     report = msgspec.json.decode(out.read_bytes())["reports"][0]
     window, spacing = report["checks"][1:3]
-    assert (window["passed"], window["measured"]) == (False, "3")
-    assert "3 requests in [" in window["evidence"][0]
-    assert len(window["evidence"]) == 4  # the window, then the requests in it
+    # Three lookups 0.1 s apart make two requests (the second waits for its grant and takes
+    # the third's IDs with it).
+    assert (window["passed"], window["measured"]) == (False, "2")
+    assert "2 requests in [" in window["evidence"][0]
+    assert len(window["evidence"]) == 3  # the window, then the requests in it
     assert (spacing["passed"], spacing["measured"]) == (False, "0.750 s")
     printed = capsys.readouterr().out
     assert "FAIL" in printed and "FAILED tiny on asyncio" in printed
@@ -116,10 +119,14 @@ def test_compare_prints_both_profiles(tmp_path: Path, capsys) -> None:  # type: 
 
 
 def test_a_replay_past_its_horizon_stops_and_fails(tmp_path: Path) -> None:
-    # 30 lookups at once need ~22 s at 0.75 s apart; the horizon is 10 s + 2 s of drain.
-    text = BASE.replace("drain = 600", "drain = 2").replace(
-        'arrivals = { process = "times", at = [0, 0.1, 0.2] }',
-        'arrivals = { process = "burst", count = 30, within = 1 }',
+    # 30 lookups at once, one request each under the original profile (no merging across
+    # callers), need ~29 s at 1 s apart; the horizon is 10 s + 2 s of drain.
+    text = (
+        BASE.replace("drain = 600", "drain = 2").replace(
+            'arrivals = { process = "times", at = [0, 0.1, 0.2] }',
+            'arrivals = { process = "burst", count = 30, within = 1 }',
+        )
+        + '[engine]\nprofile = "original"\n'
     )
     out = tmp_path / "r.json"
     assert main(["replay", str(write(tmp_path, text)), "--json", str(out)]) == 1

@@ -106,6 +106,30 @@ def test_audio_features_single_and_multiple(api: RecoBeatApi, catalog: Catalog) 
     assert_bad_request(api, "/v1/track/not-an-id/audio-features", (), "malformed")
 
 
+def test_multiple_audio_features_take_both_kinds_of_id_and_omit_unknown_ones(
+    api: RecoBeatApi, catalog: Catalog
+) -> None:
+    """As the live API does: ReccoBeats and Spotify IDs mixed in one request, unknown IDs
+    omitted, every row carrying its ``id`` and its Spotify ``href`` (how a row maps back to a
+    Spotify ID asked for)."""
+    asked = [
+        catalog.track_uuid(1),
+        catalog.spotify_id(2),
+        catalog.unknown_spotify_id(3),
+        catalog.spotify_id(4),
+    ]
+    status, many = get(api, "/v1/audio-features", {"ids": asked})
+    assert status == 200
+    rows = many["content"]  # type: ignore[index]
+    assert len(rows) == 3
+    for row in rows:
+        assert_shape(row, FEATURE_FIELDS)
+    by_href = {row["href"].rsplit("/", 1)[-1]: row for row in rows}
+    assert set(by_href) == {catalog.spotify_id(i) for i in (1, 2, 4)}
+    assert by_href[catalog.spotify_id(1)]["id"] == catalog.track_uuid(1)
+    assert by_href[catalog.spotify_id(2)]["id"] == catalog.track_uuid(2)
+
+
 @pytest.mark.parametrize("path", ["/v1/track", "/v1/audio-features", "/v1/artist"])
 def test_ids_bounds(api: RecoBeatApi, catalog: Catalog, path: str) -> None:
     forty = [catalog.spotify_id(i) for i in range(40)]

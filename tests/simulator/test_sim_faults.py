@@ -125,3 +125,13 @@ rates = {timeout = 1.0}
     typo.write_text("sede = 1\n")
     with pytest.raises(ConfigError, match="unknown field `sede`"):
         load_config(typo, SimulatorConfig)
+
+
+def test_a_window_over_an_endpoint_s_own_faults_never_sums_past_one() -> None:
+    """Found by a replay: error = 1.0 in a window over an endpoint that resets 2 % of the time
+    used to raise a ConfigError (rates summing to 1.02) inside the simulator."""
+    from simulator.upstream.faults import FaultRates
+
+    merged = FaultRates(reset=0.02, timeout=0.01).during(FaultRates(error=1.0))
+    assert (merged.timeout, merged.reset, merged.error) == (0.01, 0.02, pytest.approx(0.97))
+    assert merged.malformed == 0.0
