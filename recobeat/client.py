@@ -379,10 +379,12 @@ class RecoBeatClient:
 
         Cached per ID (2 h). With ``BatchingConfig.audio_features_batch`` (the default) the rest
         go through ``GET /v1/audio-features``, 40 IDs a request, Spotify IDs as they are (no
-        conversion first); a Spotify ID the ID registry knows to be unknown is not asked for,
-        and one the answer omits is recorded there as unknown (14 days). Without it, one
-        ``GET /v1/track/{id}/audio-features`` per ID, at most ``audio_features_concurrency`` at
-        once (the design note's way; Spotify IDs are converted first).
+        conversion first: the answer converts them, and the ID registry records it). A Spotify
+        ID the registry knows is asked for by its ReccoBeats ID, one it knows to be unknown is
+        not asked for, and one the answer omits is recorded there as unknown (14 days). Without
+        it, one ``GET /v1/track/{id}/audio-features`` per ID, at most
+        ``audio_features_concurrency`` at once (the design note's way; Spotify IDs are
+        converted first).
         """
         ids = check_ids(track_ids, what="track id")
         batching = self.config.batching
@@ -397,14 +399,29 @@ class RecoBeatClient:
             )
             by_target = dict(zip(targets.values(), results, strict=True))
             return {i: f for i, t in targets.items() if (f := by_target[t]) is not None}
-        spotify = [i for i in ids if is_spotify_id(i)]
-        unknown: set[str] = set()
-        if spotify:
-            registry = await self.engine.cache.lookup_many("ids", spotify, count=False)
-            unknown = {i for i, rid in registry.items() if rid is MISSING}
-        wanted = [i for i in ids if i not in unknown]
-        concurrency = batching.audio_features_concurrency
-        return await self._cached_by_id("audio_features", wanted, concurrency)
+        cache = self.engine.cache
+        cached = await cache.lookup_many("audio_features", ids)
+        rest = [i for i in ids if i not in cached]
+        # A Spotify ID not cached as such but known to the ID registry is asked for by its
+        # ReccoBeats ID (no registry write, and the entry other callers find by that ID); one
+        # the registry knows to be unknown is not asked for.
+        spotify = [i for i in rest if is_spotify_id(i)]
+        registry = await cache.lookup_many("ids", spotify, count=False) if spotify else {}
+        targets = {i: registry.get(i, i) for i in rest}
+        wanted = list(dict.fromkeys(t for t in targets.values() if t is not MISSING))
+        fetched = (
+            await self._cached_by_id("audio_features", wanted, batching.audio_features_concurrency)
+            if wanted
+            else {}
+        )
+        result: dict[str, AudioFeatures] = {}
+        for i in ids:
+            if i in cached:
+                if cached[i] is not MISSING:
+                    result[i] = cached[i]
+            elif (target := targets[i]) is not MISSING and target in fetched:
+                result[i] = fetched[target]
+        return result
 
     async def _request_audio_features(self, ids: list[str]) -> dict[str, Any]:
         return await self._request_by_ids(
@@ -412,10 +429,10 @@ class RecoBeatClient:
         )
 
     async def _store_audio_features(self, ids: list[str], found: Mapping[str, Any]) -> None:
-        """Caches the features per ID asked for and per ReccoBeats ID; records the Spotify IDs
-        asked for in the ID registry (known, or unknown when the answer omits them)."""
+        """Caches the features per ID asked for; records the Spotify IDs asked for in the ID
+        registry (known, or unknown when the answer omits them)."""
         cache = self.engine.cache
-        await cache.store_many("audio_features", {**{f.id: f for f in found.values()}, **found})
+        await cache.store_many("audio_features", found)
         await cache.store_many(
             "ids", {i: found[i].id if i in found else MISSING for i in ids if is_spotify_id(i)}
         )

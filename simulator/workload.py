@@ -7,8 +7,9 @@ the plan against a :class:`~recobeat.client.RecoBeatClient` (docs/workload.md, "
 generation", describes each step and its parameters):
 
 1. mood analysis: an LLM thinks for ``mood_think`` seconds;
-2. the user's seeds (Spotify IDs) are converted through the ID registry;
-3. the converted seeds' audio features are fetched;
+2. the seeds' audio features are fetched by their Spotify IDs (batched, this also fills the ID
+   registry; per ID, the seeds are converted first);
+3. the user's seeds (Spotify IDs) are converted through the ID registry;
 4. recommendations per seed chunk (5 seeds, 3 chunks at once, staggered 0.2 s);
 5. the candidates' audio features (10 at once), to keep those closest to the mood;
 6. artist enrichment: the kept tracks' artists, and a few artist searches;
@@ -73,11 +74,14 @@ async def generate_playlist(client: RecoBeatClient, plan: PlaylistPlan) -> Playl
 
 async def _generate(client: RecoBeatClient, plan: PlaylistPlan) -> list[Track]:
     await anyio.sleep(plan.mood_think)
+    # The seeds' features by Spotify ID first: with batched audio features the answer also
+    # converts them (each row's href names its Spotify ID; unknown ones are omitted), so the
+    # conversion below is answered by the ID registry. Per-ID features convert first instead.
+    await client.audio_features_many(plan.seeds)
     converted = await client.convert_ids(plan.seeds)
     seeds = sorted({rid for rid in converted.values() if rid is not None})
     if not seeds:
         return []
-    await client.audio_features_many(seeds)
     playlist = await _round(client, plan, seeds, plan.targets)
     if plan.refine is not None:
         await anyio.sleep(plan.refine_think)

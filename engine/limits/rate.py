@@ -43,7 +43,9 @@ class RateLimiterStats(msgspec.Struct, frozen=True):
     queue: int
     busy_time: float
     """Seconds (on the limiter's clock) during which at least one caller was waiting for a
-    grant, the current stretch included: the time the budget had work waiting for it."""
+    grant, the current stretch included: the time the budget had work waiting for it. A
+    stretch starts when the budget could first grant, not when the caller arrived (waiting
+    out the spacing after a grant just made does not leave the budget unused)."""
     busy_periods: int
     """Stretches of such time: how often the limiter went from nobody waiting to someone."""
     busy_grants: int
@@ -124,7 +126,9 @@ class RateLimiter:
         waiter = _Waiter((0 if first else 1, arrived, key, self._sequence))
         queue = self._queue
         if not queue:
-            self._busy_since = arrived
+            # The stretch of work waiting for the budget starts when the budget could first
+            # grant (the spacing after a grant just made is not time the budget left unused).
+            self._busy_since = max(arrived + self._settle, self._schedule.next_allowed(arrived))
             self._busy_periods += 1
         bisect.insort(queue, waiter)
         self._max_queue = max(self._max_queue, len(queue))
@@ -156,13 +160,17 @@ class RateLimiter:
             if was_head and queue:
                 queue[0].wake.set()
             if not queue:
-                self._busy_time += self._clock.monotonic() - self._busy_since
+                spent = self._clock.monotonic() - self._busy_since
+                if spent > 0:
+                    self._busy_time += spent
+                else:  # left before the budget could grant: no stretch of budget time at all
+                    self._busy_periods -= 1
             raise
         del queue[0]
         if queue:
             queue[0].wake.set()
         else:
-            self._busy_time += now - self._busy_since
+            self._busy_time += max(0.0, now - self._busy_since)
         self._granted += 1
         self._waited += 1
         self._total_wait += now - arrived

@@ -111,6 +111,12 @@ class UpstreamFloor:
         last = self._last.setdefault(group, {})
         at = event.at
         fetched = last.get(member)
+        if namespace == "ids":
+            # A row of /v1/audio-features answers the ID registry too (its id and its href).
+            rows = self._last.get(AUDIO_FEATURES)
+            other = None if rows is None else rows.get(member)
+            if other is not None and (fetched is None or other > fetched):
+                fetched = other
         if fetched is not None and (at <= fetched or at < fetched + window):
             return
         last[member] = at

@@ -33,11 +33,12 @@ async def test_local_limiter_counts_the_time_its_queue_was_not_empty() -> None:
     stats = limiter.stats()
     assert (stats.busy_time, stats.busy_periods, stats.busy_grants) == (0.0, 0, 0)
 
-    # Five at once: the first is granted at once (nobody waits), four wait 0.75 s each.
+    # Five at once: the first is granted at once (nobody waits), four wait 0.75 s each. The
+    # stretch starts when the budget could first grant again (0.75), not when they arrived.
     times = await _together(limiter, 5)
     assert [t - start for t in times] == pytest.approx([0, 0.75, 1.5, 2.25, 3.0])
     stats = limiter.stats()
-    assert stats.busy_time == pytest.approx(3.0)
+    assert stats.busy_time == pytest.approx(2.25)
     assert (stats.busy_periods, stats.busy_grants) == (1, 4)
 
     # Alone with the budget free: no wait, nothing busy.
@@ -45,38 +46,50 @@ async def test_local_limiter_counts_the_time_its_queue_was_not_empty() -> None:
     await limiter.acquire()
     assert limiter.stats().busy_periods == 1
 
-    # 0.1 s after a grant: waits 0.65 s, a second stretch; the stats include it while it lasts.
+    # 0.1 s after a grant: waits out the spacing (0.65 s), a second stretch of no budget time.
     await anyio.sleep_until(start + 100.1)
     async with anyio.create_task_group() as tg:
         tg.start_soon(limiter.acquire)
         await anyio.sleep(0.4)
         open_stretch = limiter.stats()
         assert open_stretch.queue == 1
-        assert open_stretch.busy_time == pytest.approx(3.0 + 0.4)
+        assert open_stretch.busy_time == pytest.approx(2.25)
         assert open_stretch.busy_periods == 2
     stats = limiter.stats()
-    assert stats.busy_time == pytest.approx(3.0 + 0.65)
+    assert stats.busy_time == pytest.approx(2.25)
     assert (stats.busy_periods, stats.busy_grants, stats.granted) == (2, 5, 7)
 
-    # A caller whose deadline cannot be met leaves at once: a stretch of no time, no grant.
+    # A caller whose deadline cannot be met leaves at once: no stretch, no grant.
     await anyio.sleep_until(start + 200)
     await limiter.acquire()
     with pytest.raises(RateLimitTimeout):
         await limiter.acquire(deadline=clock.monotonic() + 0.5)
     stats = limiter.stats()
-    assert stats.busy_time == pytest.approx(3.65)
-    assert (stats.busy_periods, stats.busy_grants, stats.queue) == (3, 5, 0)
+    assert stats.busy_time == pytest.approx(2.25)
+    assert (stats.busy_periods, stats.busy_grants, stats.queue) == (2, 5, 0)
+    # What the budget allowed while work waited, 2.25 s at 4/3 a second plus one grant per
+    # stretch, is what it granted: all of it.
+    assert stats.busy_grants == pytest.approx(stats.busy_time * 4 / 3 + stats.busy_periods)
 
 
 async def test_a_cancelled_waiter_ends_the_stretch_when_it_leaves() -> None:
     clock = VirtualClock()
     limiter = RateLimiter(RATE, clock=clock)
-    await limiter.acquire()
-    with anyio.move_on_after(0.5):
-        await limiter.acquire()
+    start = clock.monotonic()
+    await limiter.acquire()  # at once
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(limiter.acquire)  # waits; granted at 0.75, when the stretch starts
+        with anyio.move_on_after(1.25):
+            await limiter.acquire(key="z")  # next in line for 1.5; leaves at 1.25
+    assert clock.monotonic() - start == pytest.approx(1.25)
     stats = limiter.stats()
     assert stats.busy_time == pytest.approx(0.5)
-    assert (stats.busy_periods, stats.busy_grants, stats.queue) == (1, 0, 0)
+    assert (stats.busy_periods, stats.busy_grants, stats.queue) == (1, 1, 0)
+    # One that leaves before the budget could grant it leaves no stretch at all.
+    with anyio.move_on_after(0.1):
+        await limiter.acquire()
+    assert limiter.stats().busy_periods == 1
+    assert limiter.stats().busy_time == pytest.approx(0.5)
 
 
 async def test_shared_limiter_is_busy_while_any_caller_waits_for_its_grant() -> None:
