@@ -256,13 +256,16 @@ class Engine:
                 self._attempts += 1
                 try:
                     with anyio.fail_after(timeout):
-                        return await fetch()
+                        result = await fetch()
                 except TimeoutError:
                     raise UpstreamTimeout(f"no answer within {timeout} s") from None
                 except RateLimited as exc:
                     self._rate_limited += 1
+                    self.rate.observe(rate_limited=True)
                     self.rate.pause(self.retry.pause(exc))
                     raise
+                self.rate.observe(rate_limited=False)
+                return result
 
         async def wait(delay: float, error: BaseException) -> None:
             # After a 429 the limiter's pause is the wait (whenever the policy retries a 429,

@@ -8,9 +8,13 @@ its client (:mod:`recobeat.defaults`).
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+
 from engine.config import Config, ConfigError, NonNegative, Positive, PositiveInt
 
-__all__ = ["ConcurrencyConfig", "RateLimitConfig", "WindowRule"]
+__all__ = ["AdaptiveRateConfig", "ConcurrencyConfig", "RateLimitConfig", "WindowRule"]
 
 
 class WindowRule(Config):
@@ -18,6 +22,27 @@ class WindowRule(Config):
 
     limit: PositiveInt
     window: Positive
+
+
+class AdaptiveRateConfig(Config):
+    """How the budget's rate adapts to the upstream's answers (see
+    :mod:`engine.limits.adaptive`): shares of the configured budget, and its steps."""
+
+    floor: Positive = 0.25
+    """The lowest the rate goes, as a share of the configured budget."""
+    ceiling: Positive = 2.0
+    """The highest the rate goes, as a multiple of the configured budget."""
+    decrease: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.9
+    """After a 429: this share of the lower of the current rate and the rate actually sent."""
+    increase: NonNegative = 1.0
+    """Requests a minute added in the first saturated minute after a decrease; the step
+    doubles every further saturated minute without a 429."""
+
+    def validate(self) -> None:
+        if self.floor > self.ceiling:
+            raise ConfigError(
+                f"AdaptiveRateConfig.floor: {self.floor} is above the ceiling {self.ceiling}"
+            )
 
 
 class RateLimitConfig(Config):
@@ -30,6 +55,8 @@ class RateLimitConfig(Config):
     rules: tuple[WindowRule, ...]
     min_interval: NonNegative
     """Minimum seconds between two consecutive grants."""
+    adaptive: AdaptiveRateConfig | None = None
+    """Learn the rate from the upstream's answers, starting from these rules (off: ``None``)."""
     settle: NonNegative = 0.0
     """Seconds a request waits for simultaneous requests before the first is chosen; leave it
     at 0 in production (no added latency). It exists for deterministic replays: in virtual

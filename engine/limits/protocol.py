@@ -30,4 +30,9 @@ class RateLimiting(Protocol):
         ``seconds <= 0`` pauses nothing; a NaN or infinite one raises :class:`ValueError`."""
         ...
 
+    def observe(self, *, rate_limited: bool) -> None:
+        """The upstream answered a granted request: 429 (``rate_limited``) or not. A limiter
+        with an adaptive rate learns from it; others ignore it."""
+        ...
+
     def stats(self) -> RateLimiterStats: ...

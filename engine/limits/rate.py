@@ -10,6 +10,7 @@ import msgspec
 
 from engine.clock import Clock
 from engine.errors import EngineError
+from engine.limits.adaptive import AdaptiveRate
 from engine.limits.config import RateLimitConfig
 from engine.limits.schedule import MAX_PAUSE, RateSchedule
 
@@ -52,6 +53,10 @@ class RateLimiterStats(msgspec.Struct, frozen=True):
     """Grants made to callers that waited (each during a busy stretch). With the budget's
     sustainable rate ``r``, ``busy_grants / (busy_time * r + busy_periods)`` is the share of
     what it allowed while work waited that it granted."""
+    adaptive_scale: float | None = None
+    """With an adaptive rate: the current share of the configured budget."""
+    adaptive_decreases: int = 0
+    """With an adaptive rate: the decreases 429s caused."""
 
 
 class _Waiter:
@@ -90,6 +95,10 @@ class RateLimiter:
         self.config = config
         self._clock = clock
         self._schedule = RateSchedule(self.config)
+        self.adaptive = (
+            AdaptiveRate(config.adaptive, config) if config.adaptive is not None else None
+        )
+        """The rate learnt from the upstream's answers (``RateLimitConfig.adaptive``), or None."""
         self._queue: list[_Waiter] = []  # sorted by (not first, arrival, key, sequence)
         self._sequence = 0
         self._settle = self.config.settle
@@ -192,6 +201,31 @@ class RateLimiter:
         if seconds > 0:
             self._schedule.pause_until(self._clock.monotonic() + seconds)
 
+    def observe(self, *, rate_limited: bool) -> None:
+        """The upstream answered a request this limiter granted: 429 (``rate_limited``) or
+        not. With ``RateLimitConfig.adaptive`` the rate learns from it (see
+        :mod:`engine.limits.adaptive`); otherwise nothing happens."""
+        adaptive = self.adaptive
+        if adaptive is None:
+            return
+        if rate_limited:
+            now = self._clock.monotonic()
+            if adaptive.on_rate_limited(now, sent_rate=self._sent_rate(now)):
+                # The minimum interval sets the lower pace at once; the windows start afresh,
+                # or the grants made at the old rate would silence the limiter until they aged
+                # out while the upstream frees slots as fast as it admitted them.
+                restart = self.config.min_interval > 0
+                self._schedule.rescale(*adaptive.rules, restart=restart)
+        elif adaptive.on_success(waiting=bool(self._queue)):
+            self._schedule.rescale(*adaptive.rules)
+
+    def _sent_rate(self, now: float) -> float | None:
+        """Grants a second over the first rule's window (``None`` without a rule)."""
+        rules = self.config.rules
+        if not rules:
+            return None
+        return self._schedule.in_windows(now)[0] / rules[0].window
+
     def __repr__(self) -> str:
         config = self.config
         rules = ", ".join(f"{rule.limit} per {rule.window:g} s" for rule in config.rules)
@@ -229,6 +263,8 @@ class RateLimiter:
             busy_time=self._busy_time + self._busy_open(),
             busy_periods=self._busy_periods,
             busy_grants=self._waited,
+            adaptive_scale=None if self.adaptive is None else self.adaptive.scale,
+            adaptive_decreases=0 if self.adaptive is None else self.adaptive.decreases,
         )
 
     def _busy_open(self) -> float:

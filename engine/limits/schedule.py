@@ -74,6 +74,28 @@ class RateSchedule:
         for _, grants in self._windows:
             grants.append(at)
 
+    def rescale(
+        self, limits: tuple[int, ...], min_interval: float, *, restart: bool = False
+    ) -> None:
+        """Apply new limits (one per rule, in order) and a new minimum interval. The grants
+        already made count against the new limits (a lower limit counts the most recent of
+        them at once), unless ``restart``: then the windows count from now on (the minimum
+        interval still holds from the last grant)."""
+        if len(limits) != len(self._windows):
+            raise ValueError(f"{len(self._windows)} limits expected, not {len(limits)}")
+        self._windows = tuple(
+            (
+                window,
+                deque(maxlen=limit)
+                if restart
+                else grants
+                if grants.maxlen == limit
+                else deque(grants, maxlen=limit),
+            )
+            for (window, grants), limit in zip(self._windows, limits, strict=True)
+        )
+        self._min_interval = min_interval
+
     def pause_until(self, until: float) -> None:
         """Make no grant before ``until`` (an upstream said ``Retry-After``). Never shortens.
 

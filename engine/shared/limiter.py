@@ -63,7 +63,7 @@ __all__ = ["RedisRateLimiter", "RedisRateLimiterStats", "fallback_config"]
 _LOG = logging.getLogger("engine.shared")
 
 
-class RedisRateLimiterStats(RateLimiterStats, frozen=True):
+class RedisRateLimiterStats(RateLimiterStats, frozen=True, kw_only=True):
     shared_grants: int
     """Grants the shared script made."""
     fallback_grants: int
@@ -295,6 +295,10 @@ class RedisRateLimiter:
             self.settings.retry_after,
             exc,
         )
+
+    def observe(self, *, rate_limited: bool) -> None:
+        """The upstream answered a granted request. The shared budget does not adapt (yet):
+        ``RateLimitConfig.adaptive`` is refused for it at construction."""
 
     def pause(self, seconds: float) -> None:
         """Make no grant for ``seconds`` from now, here at once and everywhere from the next
