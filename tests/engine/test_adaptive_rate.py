@@ -94,9 +94,9 @@ def test_successes_raise_the_rate_only_while_work_waits() -> None:
 
 
 def test_the_configuration_is_checked() -> None:
-    with pytest.raises(ConfigError, match="AdaptiveRateConfig.floor"):
+    with pytest.raises(ConfigError, match=r"AdaptiveRateConfig\.floor"):
         AdaptiveRateConfig(floor=3, ceiling=2)
-    with pytest.raises(ConfigError, match="AdaptiveRateConfig.decrease"):
+    with pytest.raises(ConfigError, match=r"AdaptiveRateConfig\.decrease"):
         AdaptiveRateConfig(decrease=1.0)
     assert "scale 1.000" in repr(AdaptiveRate(ADAPTIVE, BUDGET))
 
