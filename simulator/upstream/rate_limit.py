@@ -1,7 +1,7 @@
 """The upstream's per-client rate limit: sliding windows, 429 + Retry-After, a penalty box.
 
-Sans-I/O: :meth:`UpstreamRateLimit.check` takes the arrival instant and mutates only its own
-state. Semantics:
+Sans-I/O: :meth:`UpstreamRateLimit.check` takes the arrival instant (and the send instant,
+when known) and mutates only its own state. Semantics:
 
 - Each rule ``(limit, window)`` admits a request arriving at ``now`` only if fewer than
   ``limit`` of the client's *admitted* requests arrived in ``(now - window, now]``. A request
@@ -10,10 +10,16 @@ state. Semantics:
 - A rejection carries ``retry_after``: the exact time until every violated rule would admit the
   request, assuming nothing else is admitted meanwhile. A request at ``now + retry_after`` is
   admitted by those rules.
-- Penalty box (optional): a rejected request that arrives before the client's previous
-  Retry-After elapsed is a strike; ``strikes`` strikes in a row (an admitted request resets the
-  count) block the client for ``block`` seconds, during which every request is rejected with the
-  remaining block time. Requests during a block do not extend it.
+- Penalty box (optional): a rejection that arrives while no wait is in force starts one: the
+  client is *told* to wait when that 429 leaves (its arrival plus ``rejection_latency``), and the
+  wait lasts until its Retry-After elapses. A rejected request that arrives during the wait is a
+  strike only if it was *sent* at or after the telling plus ``grace``: requests already on their
+  way when the 429 went out (an obedient client's other requests in flight) are not strikes.
+  The send instant is the request's ``sent`` (in-process: when the client sent it; over HTTP:
+  when the server read it, before the simulated network delay); unknown, it is the arrival.
+  ``strikes`` strikes in a row (an admitted request resets the count) block the client for
+  ``block`` seconds, during which every request is rejected with the remaining block time.
+  Requests during a block do not extend it.
 """
 
 from __future__ import annotations
@@ -43,10 +49,17 @@ class RateLimitRule(Config):
 
 class PenaltyBox(Config):
     """Block a client for ``block`` seconds after ``strikes`` requests sent during its
-    Retry-After."""
+    Retry-After, counting only those sent at least ``grace`` seconds after the 429 that
+    announced the wait left the server.
+
+    ``grace`` (an assumption, like the rest of the box) absorbs what the simulator cannot see
+    over real sockets: the transit of a request the client had already written when the 429
+    reached it. In-process, ``sent`` is exact and the grace only delays the box of a client
+    that ignores Retry-After by that long."""
 
     strikes: PositiveInt = 10
     block: Positive = 60.0
+    grace: NonNegative = 0.1
 
 
 class RateLimitConfig(Config):
@@ -83,11 +96,12 @@ ALLOWED = Allowed()
 
 
 class _Client:
-    __slots__ = ("admitted", "blocked_until", "retry_at", "strikes")
+    __slots__ = ("admitted", "blocked_until", "retry_at", "strikes", "told")
 
     def __init__(self, rules: int) -> None:
         self.admitted: list[deque[float]] = [deque() for _ in range(rules)]
         self.retry_at = float("-inf")
+        self.told = float("-inf")
         self.blocked_until = float("-inf")
         self.strikes = 0
 
@@ -100,7 +114,9 @@ class UpstreamRateLimit:
         self._rules = [(r.limit, r.window) for r in self.config.rules]
         self._clients: dict[str, _Client] = {}
 
-    def check(self, client: str, now: float) -> Allowed | Rejected:
+    def check(self, client: str, now: float, sent: float | None = None) -> Allowed | Rejected:
+        """The verdict on ``client``'s request arriving at ``now``; ``sent``: when it was sent,
+        if known (only the penalty box reads it)."""
         state = self._clients.get(client)
         if state is None:
             state = self._clients[client] = _Client(len(self._rules))
@@ -118,7 +134,9 @@ class UpstreamRateLimit:
             state.strikes = 0
             return ALLOWED
         box = self.config.penalty_box
-        if box is not None and now < state.retry_at:
+        if now >= state.retry_at:  # no wait in force: this 429 announces one
+            state.told = now + self.config.rejection_latency
+        elif box is not None and (now if sent is None else sent) >= state.told + box.grace:
             state.strikes += 1
             if state.strikes >= box.strikes:
                 state.strikes = 0
