@@ -1,12 +1,17 @@
 """The ReccoBeats endpoints over the synthetic catalog: routing, validation and JSON bodies.
 
-Pure: no time, no I/O, no randomness beyond the catalog's. Bounds are the documented ones; a
-value outside them, a malformed ID or a missing required parameter is a 400 with a JSON error
-body. List parameters (``ids``, ``seeds``, ``negativeSeeds``) may repeat (``ids=a&ids=b``) and
-may hold comma-separated values. Unknown IDs are left out of list responses, in request order,
-without duplicates; a single unknown track or artist is a 404. Recommendations whose seeds are
-all unknown are an empty ``content``. Unknown query parameters are ignored, and a repeated
-scalar parameter takes its first value.
+Pure: no time, no I/O, no randomness beyond the catalog's. Bounds are the documented ones,
+every one of them read from :mod:`recobeat.contract` by the validators at the end of this
+module; a value outside them, a malformed ID (in the path or in a list), a missing required
+parameter, ``negativeSeeds`` given but empty, or an ID both in ``seeds`` and in
+``negativeSeeds`` is a 400. Error bodies have the live API's shape
+(:func:`simulator.upstream.messages.error_response`); a 400 for a parameter carries the code
+``4004``. List parameters (``ids``, ``seeds``, ``negativeSeeds``) may repeat
+(``ids=a&ids=b``) and may hold comma-separated values. Unknown IDs are left out of list
+responses, in request order, without duplicates; a single unknown track, artist or album is a
+404. Recommendations whose seeds are all unknown are an empty ``content``. Unknown query
+parameters are ignored, and a repeated scalar parameter takes its first value. Albums are
+derived from the catalog (:mod:`simulator.upstream.albums`).
 """
 
 from __future__ import annotations
@@ -20,21 +25,38 @@ from urllib.parse import parse_qsl, urlencode
 import msgspec
 
 from recobeat.contract import (
+    ALBUM_TRACKS,
+    ALBUMS,
+    ARTIST_ALBUMS,
     ARTIST_SEARCH,
     ARTIST_TRACKS,
     ARTISTS,
     AUDIO_FEATURES,
+    DEFAULT_PAGE_SIZE,
     ENDPOINTS,
+    FEATURE_WEIGHT_RANGE,
     MAX_IDS_PER_REQUEST,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    MAX_RECOMMENDATIONS,
+    MAX_SEARCH_TEXT,
     MAX_SEEDS,
     RECOMMENDATION,
+    TARGET_RANGES,
     TRACK_AUDIO_FEATURES,
     TRACKS,
 )
 from recobeat.ids import is_reccobeats_id, is_spotify_id
 from recobeat.models import Content, Page
-from simulator.upstream.catalog import FEATURE_NAMES, Catalog
-from simulator.upstream.messages import Request, Response, error_response, json_response
+from simulator.upstream.albums import Albums
+from simulator.upstream.catalog import Catalog
+from simulator.upstream.messages import (
+    VALIDATION_DETAIL,
+    Request,
+    Response,
+    error_response,
+    json_response,
+)
 from simulator.upstream.recommend import RecommendationQuery, Recommender
 
 __all__ = [
@@ -50,7 +72,7 @@ __all__ = [
 
 Params = dict[str, list[str]]
 
-_EXACT_TEMPLATES = (RECOMMENDATION, TRACKS, AUDIO_FEATURES, ARTIST_SEARCH, ARTISTS)
+_EXACT_TEMPLATES = (RECOMMENDATION, TRACKS, AUDIO_FEATURES, ARTIST_SEARCH, ARTISTS, ALBUMS)
 _LIST_PARAMS = frozenset({"ids", "seeds", "negativeSeeds"})
 _SET_PARAMS = frozenset({"seeds", "negativeSeeds"})
 
@@ -82,6 +104,10 @@ def match_route(path: str) -> Route | None:
             return Route(TRACK_AUDIO_FEATURES, parts[3])
         if parts[2] == "artist" and parts[4] == "track":
             return Route(ARTIST_TRACKS, parts[3])
+        if parts[2] == "artist" and parts[4] == "album":
+            return Route(ARTIST_ALBUMS, parts[3])
+        if parts[2] == "album" and parts[4] == "track":
+            return Route(ALBUM_TRACKS, parts[3])
     return None
 
 
@@ -123,6 +149,7 @@ class RecoBeatApi:
     def __init__(self, catalog: Catalog, recommender: Recommender | None = None) -> None:
         self.catalog = catalog
         self.recommender = recommender or Recommender(catalog)
+        self.albums = Albums(catalog)
         self._memo: OrderedDict[tuple[str, str, str], Response] = OrderedDict()
         self._memo_bytes = 0
         self._handlers: dict[str, Callable[[Route, Params], Response]] = {
@@ -133,6 +160,9 @@ class RecoBeatApi:
             ARTIST_SEARCH: self._artist_search,
             ARTISTS: self._artists,
             ARTIST_TRACKS: self._artist_tracks,
+            ALBUMS: self._albums,
+            ALBUM_TRACKS: self._album_tracks,
+            ARTIST_ALBUMS: self._artist_albums,
         }
 
     def handle(self, request: Request) -> Response:
@@ -144,13 +174,13 @@ class RecoBeatApi:
         """The response to ``method path?params``; ``route``: ``match_route(path)`` if known."""
         route = route or match_route(path)
         if route is None:
-            return error_response(404, f"No endpoint GET {path}", path)
+            return error_response(404, f"No endpoint GET {path}")
         if method != "GET":
-            return error_response(405, f"Method {method} is not supported", path)
+            return error_response(405, f"Method {method} is not supported")
         try:
             return self._handlers[route.template](route, params)
         except _BadRequest as exc:
-            return error_response(400, str(exc), path)
+            return error_response(400, str(exc), detail=VALIDATION_DETAIL)
 
     def respond_memo(
         self, request: Request, params: Params | None = None, route: Route | None = None
@@ -177,18 +207,10 @@ class RecoBeatApi:
 
     # endpoints -----------------------------------------------------------------------------
     def _recommendation(self, route: Route, params: Params) -> Response:
-        size = _required_int(params, "size", 1, 100)
-        seeds = _ids(params, "seeds", MAX_SEEDS)
-        negative = _ids(params, "negativeSeeds", MAX_SEEDS, required=False)
-        targets: list[tuple[str, float]] = []
-        for name in FEATURE_NAMES:  # the targets in 0..1
-            _target(targets, name, _float(params, name, 0.0, 1.0, None))
-        _target(targets, "key", _int(params, "key", -1, 11, None))
-        _target(targets, "loudness", _float(params, "loudness", -60.0, 2.0, None))
-        _target(targets, "mode", _int(params, "mode", 0, 1, None))
-        _target(targets, "tempo", _float(params, "tempo", 0.0, 250.0, None))
-        _target(targets, "popularity", _int(params, "popularity", 0, 100, None))
-        weight = _float(params, "featureWeight", 1.0, 5.0, 1.0) or 1.0
+        size = _required_int(params, "size", 1, MAX_RECOMMENDATIONS)
+        seeds, negative = _seeds(params)
+        targets = _targets(params)
+        weight = _float(params, "featureWeight", *FEATURE_WEIGHT_RANGE, 1.0) or 1.0
         query = RecommendationQuery(
             seeds=self._known_tracks(seeds, sort=True),
             size=size,
@@ -211,7 +233,7 @@ class RecoBeatApi:
         track_id = _path_id(route)
         index = self.catalog.track_index(track_id)
         if index is None:
-            return error_response(404, f"Track {track_id} not found", _path(route))
+            return error_response(404, f"Track {track_id} not found")
         return json_response(self.catalog.features_json(index))
 
     def _artists(self, route: Route, params: Params) -> Response:
@@ -226,24 +248,50 @@ class RecoBeatApi:
         text = _first(params, "searchText")
         if text is None or not text.strip():
             raise _BadRequest("Required parameter 'searchText' is missing")
-        if len(text) > 1000:
-            raise _BadRequest(f"searchText: at most 1000 characters, got {len(text)}")
-        page = _int(params, "page", 0, 1000, 0) or 0
-        size = _int(params, "size", 1, 50, 25) or 25
+        if len(text) > MAX_SEARCH_TEXT:
+            raise _BadRequest(f"searchText: at most {MAX_SEARCH_TEXT} characters, got {len(text)}")
+        page, size = _paging(params)
         found = self.catalog.search_artists(text)
         parts = [self.catalog.artist_json(a) for a in found[page * size : (page + 1) * size]]
         return _page(parts, page, size, len(found))
 
     def _artist_tracks(self, route: Route, params: Params) -> Response:
         artist_id = _path_id(route)
-        page = _int(params, "page", 0, 1000, 0) or 0
-        size = _int(params, "size", 1, 50, 25) or 25
+        page, size = _paging(params)
         artist = self.catalog.artist_index(artist_id)
         if artist is None:
-            return error_response(404, f"Artist {artist_id} not found", _path(route))
+            return error_response(404, f"Artist {artist_id} not found")
         tracks = self.catalog.artist_tracks(artist)
         parts = [self.catalog.track_json(i) for i in tracks[page * size : (page + 1) * size]]
         return _page(parts, page, size, len(tracks))
+
+    def _albums(self, route: Route, params: Params) -> Response:
+        seen: dict[int, None] = {}
+        for album_id in _ids(params, "ids", MAX_IDS_PER_REQUEST):
+            index = self.albums.index(album_id)
+            if index is not None:
+                seen[index] = None
+        return _content([self.albums.album_json(a) for a in seen])
+
+    def _album_tracks(self, route: Route, params: Params) -> Response:
+        album_id = _path_id(route)
+        page, size = _paging(params)
+        album = self.albums.index(album_id)
+        if album is None:
+            return error_response(404, f"Album {album_id} not found")
+        tracks = self.albums.tracks(album)
+        parts = [self.catalog.track_json(i) for i in tracks[page * size : (page + 1) * size]]
+        return _page(parts, page, size, len(tracks))
+
+    def _artist_albums(self, route: Route, params: Params) -> Response:
+        artist_id = _path_id(route)
+        page, size = _paging(params)
+        artist = self.catalog.artist_index(artist_id)
+        if artist is None:
+            return error_response(404, f"Artist {artist_id} not found")
+        albums = self.albums.artist_albums(artist)
+        parts = [self.albums.album_json(a) for a in albums[page * size : (page + 1) * size]]
+        return _page(parts, page, size, len(albums))
 
     def _known_tracks(self, ids: list[str], *, sort: bool = False) -> tuple[int, ...]:
         seen: dict[int, None] = {}
@@ -268,11 +316,9 @@ def _page(parts: list[bytes], page: int, size: int, total: int) -> Response:
     return json_response(_encode(Page(content, page, size, total, -(-total // size))))
 
 
-def _path(route: Route) -> str:
-    return route.template.replace("{id}", route.path_id or "")
-
-
+# validation: every rule of every endpoint, its limits read from recobeat.contract -------------
 def _path_id(route: Route) -> str:
+    """The path's ``{id}``: a ReccoBeats UUID or a Spotify ID (the live API wants a UUID)."""
     value = route.path_id or ""
     if not (is_reccobeats_id(value) or is_spotify_id(value)):
         raise _BadRequest(f"id: malformed ID {value!r}")
@@ -285,17 +331,53 @@ def _first(params: Params, name: str) -> str | None:
 
 
 def _ids(params: Params, name: str, most: int, *, required: bool = True) -> list[str]:
-    values = params.get(name, [])
+    """The list ``name``: 1..``most`` well-formed IDs. Absent (or only blanks): a 400 if
+    ``required``, else ``[]``; present with no value (``negativeSeeds=``) when not required: a
+    400 as well, as for any size outside 1..``most``."""
+    values = params.get(name)
     if not values:
         if required:
             raise _BadRequest(f"Required parameter '{name}' is missing")
-        return []
-    if len(values) > most:
-        raise _BadRequest(f"{name}: at most {most} values, got {len(values)}")
+        if values is None:
+            return []
+    if not 1 <= len(values) <= most:
+        raise _BadRequest(f"{name}: size must be between 1 and {most}, got {len(values)}")
     for value in values:
         if not (is_reccobeats_id(value) or is_spotify_id(value)):
             raise _BadRequest(f"{name}: malformed ID {value!r}")
     return values
+
+
+def _seeds(params: Params) -> tuple[list[str], list[str]]:
+    """``seeds`` (required) and ``negativeSeeds`` (optional), each 1..MAX_SEEDS IDs, with no
+    ID in both."""
+    seeds = _ids(params, "seeds", MAX_SEEDS)
+    negative = _ids(params, "negativeSeeds", MAX_SEEDS, required=False)
+    both = set(seeds).intersection(negative)
+    if both:
+        raise _BadRequest(f"negativeSeeds: {min(both)!r} is also in seeds")
+    return seeds, negative
+
+
+def _targets(params: Params) -> list[tuple[str, float]]:
+    """The recommendation targets given, as (name, value), each in its documented range."""
+    targets: list[tuple[str, float]] = []
+    for name, lo, hi, integral in TARGET_RANGES:
+        if integral:
+            value: float | None = _int(params, name, int(lo), int(hi), None)
+        else:
+            value = _float(params, name, lo, hi, None)
+        if value is not None:
+            targets.append((name, float(value)))
+    return targets
+
+
+def _paging(params: Params) -> tuple[int, int]:
+    """``page`` (0..MAX_PAGE, default 0) and ``size`` (1..MAX_PAGE_SIZE, default
+    DEFAULT_PAGE_SIZE) of a paged endpoint."""
+    page = _int(params, "page", 0, MAX_PAGE, 0) or 0
+    size = _int(params, "size", 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
+    return page, size
 
 
 def _int(params: Params, name: str, lo: int, hi: int, default: int | None) -> int | None:
@@ -330,8 +412,3 @@ def _float(params: Params, name: str, lo: float, hi: float, default: float | Non
     if not math.isfinite(value) or not lo <= value <= hi:
         raise _BadRequest(f"{name}: must be in {lo:g}..{hi:g}, got {raw}")
     return value
-
-
-def _target(targets: list[tuple[str, float]], name: str, value: float | None) -> None:
-    if value is not None:
-        targets.append((name, float(value)))

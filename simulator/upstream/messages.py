@@ -1,22 +1,48 @@
-"""Plain HTTP messages, independent of any HTTP library: what the simulator takes and returns."""
+"""Plain HTTP messages, independent of any HTTP library: what the simulator takes and returns.
+
+Error bodies have the live API's shape, ``{"status": <code>, "errors": [{"message": "..."}]}``,
+where ``status`` is an application error code, not the HTTP status (:func:`error_code`).
+"""
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import msgspec
 
-__all__ = ["Request", "Response", "error_response", "json_response"]
+__all__ = [
+    "VALIDATION_DETAIL",
+    "Request",
+    "Response",
+    "error_code",
+    "error_response",
+    "json_response",
+    "reason_phrase",
+]
 
-_REASONS = {
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 _JSON = ("content-type", "application/json")
+
+#: The detail digit of a parameter that fails validation: ``400`` becomes ``4004``, the one
+#: code observed on the live API (``size must be between 1 and 40``).
+VALIDATION_DETAIL = 4
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of ``status`` (``Bad Request`` for 400), ``""`` if it has
+    none."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def error_code(status: int, detail: int = 0) -> int:
+    """The body's ``status`` for an HTTP ``status``: the HTTP status times ten plus a detail
+    digit (0..9), so ``4004`` is a 400 with detail 4. Only ``4004`` has been observed on the live
+    API; the scheme around it is this simulator's assumption (docs/recobeat-api.md)."""
+    if not 0 <= detail <= 9:
+        raise ValueError(f"detail: {detail} is not a digit")
+    return status * 10 + detail
 
 
 class Request(msgspec.Struct, frozen=True):
@@ -42,11 +68,13 @@ class Response(msgspec.Struct, frozen=True):
     body: bytes
 
 
+class _ErrorMessage(msgspec.Struct):
+    message: str
+
+
 class _ErrorBody(msgspec.Struct):
     status: int
-    error: str
-    message: str
-    path: str
+    errors: tuple[_ErrorMessage, ...]
 
 
 _encode = msgspec.json.Encoder().encode
@@ -57,8 +85,13 @@ def json_response(body: bytes, status: int = 200) -> Response:
 
 
 def error_response(
-    status: int, message: str, path: str, extra_headers: tuple[tuple[str, str], ...] = ()
+    status: int,
+    message: str,
+    *,
+    detail: int = 0,
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> Response:
-    """A JSON error: ``{"status", "error" (the reason phrase), "message", "path"}``."""
-    body = _encode(_ErrorBody(status, _REASONS.get(status, "Error"), message, path))
-    return Response(status, (_JSON, *extra_headers), body)
+    """A JSON error as the live API sends one: ``{"status": error_code(status, detail),
+    "errors": [{"message": message}]}``, with ``headers`` after the content type."""
+    body = _encode(_ErrorBody(error_code(status, detail), (_ErrorMessage(message),)))
+    return Response(status, (_JSON, *headers), body)

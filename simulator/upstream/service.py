@@ -113,7 +113,7 @@ class RecoBeatSimulator:
     def handle(self, ticket: Ticket, now: float) -> Exchange:
         request = ticket.request
         endpoint = ticket.route.template if ticket.route is not None else None
-        verdict = self.rate_limit.check(ticket.client, now)
+        verdict = self.rate_limit.check(ticket.client, now, ticket.sent)
         if isinstance(verdict, Rejected):
             delay = self.config.rate_limit.rejection_latency
             wait = verdict.retry_after
@@ -121,8 +121,8 @@ class RecoBeatSimulator:
             response = error_response(
                 429,
                 f"Rate limit exceeded; retry after {wait:.3f} s",
-                request.path,
-                (
+                detail=1 if verdict.blocked else 0,
+                headers=(
                     ("retry-after", str(retry_after)),
                     ("x-ratelimit-reset-after", f"{wait:.3f}"),
                 ),
@@ -133,7 +133,7 @@ class RecoBeatSimulator:
         fault = decision.fault
         response: Response | None = None
         if fault is Fault.ERROR:
-            response = error_response(decision.status, "Simulated server error", request.path)
+            response = error_response(decision.status, "Simulated server error")
         elif fault is Fault.NONE or fault is Fault.MALFORMED:
             response = self.api.respond_memo(request, ticket.params, ticket.route)
             if fault is Fault.MALFORMED:

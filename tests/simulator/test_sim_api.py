@@ -51,10 +51,12 @@ def get(api: RecoBeatApi, path: str, params: object = ()) -> tuple[int, object]:
 
 
 def assert_bad_request(api: RecoBeatApi, path: str, params: object, mentions: str) -> None:
+    """A 400 in the live API's shape, ``{"status": 4004, "errors": [{"message"}]}``."""
     status, body = get(api, path, params)
     assert status == 400, body
-    assert body["error"] == "Bad Request" and body["path"] == path  # type: ignore[index]
-    assert mentions in body["message"]  # type: ignore[index]
+    assert set(body) == {"status", "errors"} and body["status"] == 4004  # type: ignore[arg-type,index]
+    [error] = body["errors"]  # type: ignore[index]
+    assert set(error) == {"message"} and mentions in error["message"]
 
 
 def assert_shape(obj: dict[str, object], fields: dict[str, type]) -> None:
@@ -102,7 +104,8 @@ def test_audio_features_single_and_multiple(api: RecoBeatApi, catalog: Catalog) 
     )
     assert status == 200 and many["content"][0] == single  # type: ignore[index]
     status, missing = get(api, f"/v1/track/{catalog.unknown_spotify_id(1)}/audio-features")
-    assert status == 404 and missing["error"] == "Not Found"  # type: ignore[index]
+    assert status == 404 and missing["status"] == 4040  # type: ignore[index]
+    assert catalog.unknown_spotify_id(1) in missing["errors"][0]["message"]  # type: ignore[index]
     assert_bad_request(api, "/v1/track/not-an-id/audio-features", (), "malformed")
 
 
@@ -134,7 +137,8 @@ def test_multiple_audio_features_take_both_kinds_of_id_and_omit_unknown_ones(
 def test_ids_bounds(api: RecoBeatApi, catalog: Catalog, path: str) -> None:
     forty = [catalog.spotify_id(i) for i in range(40)]
     assert get(api, path, {"ids": forty})[0] == 200
-    assert_bad_request(api, path, {"ids": [*forty, catalog.spotify_id(40)]}, "at most 40")
+    too_many = {"ids": [*forty, catalog.spotify_id(40)]}
+    assert_bad_request(api, path, too_many, "size must be between 1 and 40")
     assert_bad_request(api, path, {}, "Required parameter 'ids'")
     assert_bad_request(api, path, {"ids": ""}, "Required parameter 'ids'")
     assert_bad_request(api, path, {"ids": [forty[0], "abc"]}, "malformed ID 'abc'")
@@ -176,13 +180,15 @@ def test_recommendation_parameter_bounds(
 def test_recommendation_seed_bounds(api: RecoBeatApi, catalog: Catalog) -> None:
     path = "/v1/track/recommendation"
     assert get(api, path, {"size": 5, "seeds": seeds(catalog, 5)})[0] == 200
-    assert_bad_request(api, path, {"size": 5, "seeds": seeds(catalog, 6)}, "seeds: at most 5")
+    six = {"size": 5, "seeds": seeds(catalog, 6)}
+    assert_bad_request(api, path, six, "seeds: size must be between 1 and 5")
     assert_bad_request(api, path, {"size": 5}, "Required parameter 'seeds'")
     assert_bad_request(api, path, {"seeds": seeds(catalog, 1)}, "Required parameter 'size'")
-    ok = {"size": 5, "seeds": seeds(catalog, 1), "negativeSeeds": seeds(catalog, 5)}
+    negative = [catalog.spotify_id(i) for i in range(20, 26)]  # none of them a seed
+    ok = {"size": 5, "seeds": seeds(catalog, 1), "negativeSeeds": negative[:5]}
     assert get(api, path, ok)[0] == 200
-    too_many = {**ok, "negativeSeeds": seeds(catalog, 6)}
-    assert_bad_request(api, path, too_many, "negativeSeeds: at most 5")
+    too_many = {**ok, "negativeSeeds": negative}
+    assert_bad_request(api, path, too_many, "negativeSeeds: size must be between 1 and 5")
 
 
 def test_recommendations_are_deterministic_and_ignore_seed_order(

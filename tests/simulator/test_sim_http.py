@@ -30,7 +30,7 @@ async def test_serves_the_same_api_over_http(catalog, quiet, serve_simulator, ht
             assert tracks.status_code == 200
             assert [t["id"] for t in tracks.json()["content"]] == [catalog.track_uuid(1)]
             missing = await http.get(f"/v1/track/{ids[1]}/audio-features")
-            assert missing.status_code == 404 and missing.json()["error"] == "Not Found"
+            assert missing.status_code == 404 and missing.json()["status"] == 4040
             bad = await http.get("/v1/track/recommendation", params={"size": 101, "seeds": ids[0]})
             assert bad.status_code == 400
 

@@ -69,7 +69,10 @@ async def test_429_has_retry_after_and_json_body_and_is_logged(make_simulator) -
     assert rejected.status_code == 429
     assert rejected.headers["retry-after"] == "8"  # 7.5 s, rounded up
     assert float(rejected.headers["x-ratelimit-reset-after"]) == pytest.approx(7.5)
-    assert rejected.json()["error"] == "Too Many Requests"
+    assert rejected.json() == {
+        "status": 4290,
+        "errors": [{"message": "Rate limit exceeded; retry after 7.500 s"}],
+    }
     assert other.status_code == 200  # the header identifies another client
     outcomes = [(r.client, r.outcome) for r in sim.log]
     assert outcomes[-2:] == [("c1", "rate_limited"), ("c2", "ok")]
@@ -147,7 +150,7 @@ async def test_malformed_body_is_a_200_with_invalid_json(make_simulator) -> None
             with pytest.raises(json.JSONDecodeError):
                 json.loads(response.content)
             bad = await http.get("/v1/track", params={"ids": "nope"})
-            assert bad.status_code == 400 and bad.json()["status"] == 400  # errors stay intact
+            assert bad.status_code == 400 and bad.json()["status"] == 4004  # errors stay intact
     assert {r.outcome for r in sim.log} == {"malformed", "ok"}
 
 
