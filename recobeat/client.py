@@ -591,7 +591,23 @@ def parse_retry_after(value: str | None, now: float) -> float:
 
 
 def _error_message(response: httpx.Response) -> str:
+    """An error body's message on one line of at most 200 characters: ``errors[0].message``
+    (the live API's ``{"status", "errors": [{"message"}]}``), else a top-level ``message``, else
+    ``error``, else the body's text. Runs of whitespace become one space; longer text is cut
+    and ends in an ellipsis."""
+    most = 200
+    text = None
     try:
-        return str(msgspec.json.decode(response.content).get("message", response.text))
-    except (msgspec.DecodeError, AttributeError):
-        return response.text[:200]
+        body = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        body = None
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        first = errors[0] if isinstance(errors, list) and errors else None
+        nested = first.get("message") if isinstance(first, dict) else None
+        for candidate in (nested, body.get("message"), body.get("error")):
+            if isinstance(candidate, str) and candidate.strip():
+                text = candidate
+                break
+    line = " ".join((response.text if text is None else text).split())
+    return line if len(line) <= most else line[: most - 1] + "\u2026"

@@ -6,6 +6,14 @@ Runs on asyncio or trio (whichever is running). Use a real clock here, never a v
 
 Errors before serving are the package's own: a port outside 0..65535 is a ``ConfigError``, an
 address that cannot be listened on (in use, not local, unresolvable) an :class:`AddressUnavailable`.
+
+HTTP/1.1 status lines carry the standard reason phrase (``HTTP/1.1 400 Bad Request``), as the
+live API's do. hypercorn (0.18) writes none (``HTTP/1.1 400 ``): its HTTP/1.1 protocol builds
+h11's response event from the status alone, and an ASGI response has no field for a phrase.
+hypercorn looks its HTTP/1.1 protocol class up as ``hypercorn.protocol.H11Protocol`` for every
+connection, so :func:`serve_http` installs a subclass there that fills the phrase in (process
+wide; it changes nothing else, and only status lines that have no phrase). HTTP/2 has no
+reason phrases.
 """
 
 from __future__ import annotations
@@ -14,14 +22,19 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import anyio
+import h11
+import hypercorn.protocol
 import sniffio
 from anyio.abc import TaskStatus
 from hypercorn.config import Config
+from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.typing import H11SendableEvent
 from hypercorn.utils import wrap_app
 
 from engine.config import ConfigError
 from engine.errors import EngineError
 from simulator.upstream.asgi import SimulatorApp
+from simulator.upstream.messages import reason_phrase
 from simulator.upstream.service import RecoBeatSimulator
 
 __all__ = ["AddressUnavailable", "serve_http"]
@@ -29,6 +42,29 @@ __all__ = ["AddressUnavailable", "serve_http"]
 
 class AddressUnavailable(EngineError, OSError):
     """The server cannot listen where it was asked to; the message names the address and why."""
+
+
+class _PhrasedH11Protocol(H11Protocol):
+    """hypercorn's HTTP/1.1 protocol, with the standard reason phrase in every status line that
+    has none (hypercorn's own error responses included)."""
+
+    async def _send_h11_event(self, event: H11SendableEvent) -> None:
+        if isinstance(event, h11.Response | h11.InformationalResponse) and not event.reason:
+            phrase = reason_phrase(event.status_code)
+            if phrase:
+                event = type(event)(
+                    headers=event.headers,
+                    status_code=event.status_code,
+                    http_version=event.http_version,
+                    reason=phrase,
+                )
+        await super()._send_h11_event(event)
+
+
+def _install_reason_phrases() -> None:
+    """Make hypercorn build :class:`_PhrasedH11Protocol` for its HTTP/1.1 connections."""
+    if hypercorn.protocol.H11Protocol is not _PhrasedH11Protocol:
+        hypercorn.protocol.H11Protocol = _PhrasedH11Protocol  # type: ignore[misc]
 
 
 async def serve_http(
@@ -59,6 +95,7 @@ async def serve_http(
     bound_host, bound_port = sockets.insecure_sockets[0].getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     app = wrap_app(SimulatorApp(simulator), config.wsgi_max_body_size, "asgi")
+    _install_reason_phrases()
     if sniffio.current_async_library() == "trio":
         from hypercorn.trio.run import worker_serve
     else:
