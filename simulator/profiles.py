@@ -1,10 +1,14 @@
-"""Named client configurations: the design note's tuned values and the "old" ones it replaced."""
+"""Named client configurations: the design note's tuned values, the "old" ones it replaced,
+and the tuned ones with the engine's adaptive and resilience features on."""
 
 from __future__ import annotations
+
+import msgspec
 
 from engine import CacheConfig, EngineConfig, NamespaceTtl, RateLimitConfig, WindowRule
 from engine.cache import DAY, HOUR, MINUTE
 from engine.limits import ConcurrencyConfig
+from engine.limits.config import AdaptiveRateConfig
 from recobeat.config import BatchingConfig, ClientConfig
 
 __all__ = ["PROFILES", "profile"]
@@ -42,7 +46,22 @@ ORIGINAL = ClientConfig(
     ),
 )
 
-PROFILES: dict[str, ClientConfig] = {"tuned": TUNED, "original": ORIGINAL}
+
+def _adaptive_engine() -> EngineConfig:
+    """The tuned engine with the adaptive features on (features that join add themselves)."""
+    engine = TUNED.engine
+    assert engine.rate is not None
+    return msgspec.structs.replace(
+        engine,
+        rate=msgspec.structs.replace(engine.rate, adaptive=AdaptiveRateConfig()),
+    )
+
+
+#: The tuned profile with the engine's adaptive and resilience features on (each off by
+#: default): the rate learnt from the upstream's answers instead of a fixed budget.
+ADAPTIVE = msgspec.structs.replace(TUNED, engine=_adaptive_engine())
+
+PROFILES: dict[str, ClientConfig] = {"tuned": TUNED, "original": ORIGINAL, "adaptive": ADAPTIVE}
 
 
 def profile(name: str) -> ClientConfig:

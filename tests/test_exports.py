@@ -131,6 +131,7 @@ PINNED: dict[str, list[str]] = {
         "Page",
         "PenaltyBox",
         "RateLimitConfig",
+        "RateLimitPhase",
         "RateLimitRule",
         "RecoBeatApi",
         "RecoBeatSimulator",

@@ -20,6 +20,9 @@ when known) and mutates only its own state. Semantics:
   ``strikes`` strikes in a row (an admitted request resets the count) block the client for
   ``block`` seconds, during which every request is rejected with the remaining block time.
   Requests during a block do not extend it.
+- Phases (optional): from each phase's ``start`` (seconds since the simulator's origin) its
+  limits replace the rules' limits, window for window: an upstream whose true limit changes
+  during a run, unknown to the client (as when a provider retunes its limits).
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from collections import deque
 
 import msgspec
 
-from engine.config import Config, NonNegative, Positive, PositiveInt
+from engine.config import Config, ConfigError, NonNegative, Positive, PositiveInt
 
 __all__ = [
     "Allowed",
     "PenaltyBox",
     "RateLimitConfig",
+    "RateLimitPhase",
     "RateLimitRule",
     "Rejected",
     "UpstreamRateLimit",
@@ -62,6 +66,14 @@ class PenaltyBox(Config):
     grace: NonNegative = 0.1
 
 
+class RateLimitPhase(Config):
+    """From ``start`` seconds after the simulator's origin on, ``limits`` (one per rule, in the
+    rules' order) replace the rules' limits; the windows stay."""
+
+    start: NonNegative
+    limits: tuple[PositiveInt, ...]
+
+
 class RateLimitConfig(Config):
     """The rules (all must admit), the optional penalty box, and how long a 429 takes to send.
 
@@ -78,6 +90,19 @@ class RateLimitConfig(Config):
     penalty_box: PenaltyBox | None = msgspec.field(default_factory=PenaltyBox)
     rejection_latency: NonNegative = 0.005
     """Seconds a 429 takes to send."""
+    phases: tuple[RateLimitPhase, ...] = ()
+    """Limits that change during the run, in order of ``start`` (none: the rules hold)."""
+
+    def validate(self) -> None:
+        starts = [phase.start for phase in self.phases]
+        if starts != sorted(starts):
+            raise ConfigError(f"RateLimitConfig.phases: starts must not decrease, not {starts}")
+        for i, phase in enumerate(self.phases):
+            if len(phase.limits) != len(self.rules):
+                raise ConfigError(
+                    f"RateLimitConfig.phases[{i}].limits: one per rule ({len(self.rules)}), "
+                    f"not {len(phase.limits)}"
+                )
 
 
 class Allowed(msgspec.Struct, frozen=True):
@@ -109,10 +134,28 @@ class _Client:
 class UpstreamRateLimit:
     """Per-client decisions for requests in order of arrival (``now`` must not decrease)."""
 
-    def __init__(self, config: RateLimitConfig | None = None) -> None:
+    def __init__(self, config: RateLimitConfig | None = None, *, origin: float = 0.0) -> None:
         self.config = config or RateLimitConfig()
         self._rules = [(r.limit, r.window) for r in self.config.rules]
         self._clients: dict[str, _Client] = {}
+        # Phases still to come, as (instant, rules), the next first.
+        self._phases = [
+            (
+                origin + phase.start,
+                [
+                    (limit, r.window)
+                    for limit, r in zip(phase.limits, self.config.rules, strict=True)
+                ],
+            )
+            for phase in self.config.phases
+        ][::-1]
+
+    def rules_at(self, now: float) -> list[tuple[int, float]]:
+        """The ``(limit, window)`` rules in force at ``now`` (``now`` must not decrease)."""
+        phases = self._phases
+        while phases and phases[-1][0] <= now:
+            self._rules = phases.pop()[1]
+        return self._rules
 
     def check(self, client: str, now: float, sent: float | None = None) -> Allowed | Rejected:
         """The verdict on ``client``'s request arriving at ``now``; ``sent``: when it was sent,
@@ -123,7 +166,8 @@ class UpstreamRateLimit:
         if now < state.blocked_until:
             return Rejected(state.blocked_until - now, blocked=True)
         retry_after = 0.0
-        for (limit, window), admitted in zip(self._rules, state.admitted, strict=True):
+        rules = self.rules_at(now) if self._phases else self._rules
+        for (limit, window), admitted in zip(rules, state.admitted, strict=True):
             while admitted and admitted[0] + window <= now:
                 admitted.popleft()
             if len(admitted) >= limit:

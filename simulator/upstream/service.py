@@ -94,7 +94,7 @@ class RecoBeatSimulator:
         self.clock = clock
         self.catalog = catalog
         self.api = RecoBeatApi(catalog)
-        self.rate_limit = UpstreamRateLimit(config.rate_limit)
+        self.rate_limit = UpstreamRateLimit(config.rate_limit, origin=origin)
         self.faults = FaultPlan(config.service, config.endpoints, origin=origin)
         self.log = RequestLog()
         self._occurrences: dict[str, int] = {}

@@ -145,3 +145,34 @@ def test_never_more_than_limit_in_any_window_and_never_rejects_needlessly(
             assert verdict.retry_after == pytest.approx(in_window[-limit] + window - now)
     for i, t in enumerate(admitted):
         assert sum(1 for u in admitted[i:] if u < t + window) <= limit
+
+
+def test_phases_change_the_limits_at_their_start() -> None:
+    from simulator.upstream.rate_limit import RateLimitPhase
+
+    config = RateLimitConfig(
+        rules=(RateLimitRule(limit=3, window=10.0),),
+        penalty_box=None,
+        phases=(RateLimitPhase(start=100, limits=(1,)), RateLimitPhase(start=200, limits=(5,))),
+    )
+    limit = UpstreamRateLimit(config, origin=1000.0)
+    admitted = lambda t: isinstance(limit.check("c", t), Allowed)  # noqa: E731
+    assert [admitted(1000.0 + t) for t in (0, 1, 2, 3)] == [True, True, True, False]
+    assert [admitted(1100.0 + t) for t in (0, 1)] == [True, False]  # 1 per 10 s from 100 s on
+    assert [admitted(1200.0 + t) for t in range(6)] == [True] * 5 + [False]
+    assert limit.rules_at(1300.0) == [(5, 10.0)]
+
+
+def test_phases_are_checked() -> None:
+    from engine.config import ConfigError
+    from simulator.upstream.rate_limit import RateLimitPhase
+
+    with pytest.raises(ConfigError, match=r"phases\[0\]\.limits: one per rule \(2\)"):
+        RateLimitConfig(phases=(RateLimitPhase(start=1, limits=(5,)),))
+    with pytest.raises(ConfigError, match="starts must not decrease"):
+        RateLimitConfig(
+            phases=(
+                RateLimitPhase(start=5, limits=(5, 1)),
+                RateLimitPhase(start=1, limits=(5, 1)),
+            )
+        )
