@@ -214,8 +214,10 @@ async def test_timeouts_are_bounded_by_the_engine_deadline(open_client) -> None:
 
 
 async def test_unknown_track_audio_features_is_none(open_client) -> None:  # type: ignore[no-untyped-def]
-    async with open_client() as (client, _):
-        assert await client.audio_features("00000000-0000-4000-8000-000000000000") is None
+    async with open_client() as (client, sim):
+        # Not any fixed UUID: every well-formed one outside the catalog is known with
+        # probability 1 - unknown_share (simulator.upstream.catalog).
+        assert await client.audio_features(sim.catalog.unknown_uuid(0)) is None
 
 
 async def test_invalid_input_fails_before_any_request(open_client) -> None:  # type: ignore[no-untyped-def]
