@@ -20,8 +20,9 @@ __all__ = ["SeedPool"]
 class SeedPool:
     """Track rank ``r`` (0-based, among the ``size`` most popular tracks) is drawn with
     probability proportional to ``1 / (r + 1) ** exponent``; a share ``unknown_share`` of the
-    draws are instead Spotify IDs unknown to the service, themselves Zipf-drawn from a pool of
-    ``unknown_size`` so that they recur across users as real ones do."""
+    draws are instead Spotify IDs unknown to the service (:meth:`Catalog.unknown_spotify_id`:
+    well-formed IDs that the catalog's keyed hash leaves unknown), themselves Zipf-drawn from a
+    pool of ``unknown_size`` so that they recur across users as real ones do."""
 
     def __init__(
         self,
