@@ -13,8 +13,10 @@ and the grouping are this simulator's assumptions (docs/recobeat-api.md):
   tracks is available (in order of first appearance), ``releaseDate`` a seeded day between
   1960-01-01 and 2024-12-31, ``href`` its Spotify album URL.
 
-Everything is a pure function of the catalog (its seed and configuration), read only through the
-catalog's public methods.
+Only the catalog's own artists (indices below ``Catalog.artists``) have albums; an artist the
+catalog resolves from outside its own ID space has none (an empty page). Everything is a pure
+function of the catalog (its seed and configuration), read only through the catalog's public
+methods.
 """
 
 from __future__ import annotations
@@ -85,7 +87,9 @@ class Albums:
 
     # relations ---------------------------------------------------------------------------
     def artist_albums(self, artist: int) -> list[int]:
-        """The artist's albums, in order."""
+        """The artist's albums, in order (none for an artist outside the catalog's own)."""
+        if not 0 <= artist < self.catalog.artists:
+            return []
         first = artist * self.per_artist
         return list(range(first, first + len(self._groups(artist))))
 
@@ -94,8 +98,10 @@ class Albums:
         artist, k = divmod(album, self.per_artist)
         return self._groups(artist)[k]
 
-    def album_of(self, index: int) -> int:
-        """The album holding track ``index``."""
+    def album_of(self, index: int) -> int | None:
+        """The album holding track ``index``; None for a track outside the catalog's own."""
+        if not 0 <= index < self.catalog.tracks:
+            return None
         artist = self.catalog.artist_of(index)
         for k, group in enumerate(self._groups(artist)):
             if index in group:
