@@ -8,6 +8,8 @@ a default raises :class:`UnknownNamespaceError`, which says how to declare it. I
     [cache.ttl.albums]
     ttl = 3600              # seconds a value stays fresh
     missing_ttl = 600       # seconds "the upstream does not know this key" is remembered
+    refresh_ahead = 1.0     # optional: hits refresh the value shortly before it expires
+    stale_ttl = 30          # optional: serve it up to 30 s past expiry while one refresh runs
 
     [cache.default_ttl]     # optional: every other namespace
     ttl = 300
@@ -51,6 +53,16 @@ class NamespaceTtl(Config):
     """How long a value stays fresh."""
     missing_ttl: Positive | None = None
     """How long a "known missing" (negative) entry stays fresh; ``None``: never cache one."""
+    refresh_ahead: Positive | None = None
+    """Refresh hot keys before they expire: the XFetch factor ``beta`` (1.0 is the usual
+    value; larger refreshes earlier). A hit on a value with ``r`` seconds left starts one
+    background refresh with probability ``exp(-r / (beta * delta))``, ``delta`` being how long
+    the key's last fetch took, and never in the first half of the value's life
+    (:mod:`engine.cache.refresh`). ``None`` (the default): values simply expire."""
+    stale_ttl: Positive | None = None
+    """Seconds past its expiry a value may still be served while one refresh of it runs (the
+    lookup starts the refresh if none is running); a breaker may also serve it while its circuit
+    is open. ``None`` (the default): an expired value is never served."""
 
 
 class TtlPolicy(Config):
