@@ -31,7 +31,8 @@ __all__ = [
     "spotify_value",
 ]
 
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: Spotify's base-62 digits: lower case before upper case.
+_BASE62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _BASE62_VALUE = {c: i for i, c in enumerate(_BASE62)}
 _INDEX_BITS = 48
 _TAG_BITS = 80
