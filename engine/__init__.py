@@ -6,6 +6,7 @@ Everything is anyio, so it runs on asyncio and trio, in real time or, through
 """
 
 from engine.batching import chunked, map_bounded
+from engine.breaker import BreakerConfig, BreakerStats, CircuitOpen
 from engine.cache import (
     MISSING,
     Cache,
@@ -37,9 +38,12 @@ from engine.singleflight import SingleFlight, SingleFlightClosed
 
 __all__ = [
     "MISSING",
+    "BreakerConfig",
+    "BreakerStats",
     "Cache",
     "CacheConfig",
     "CacheStats",
+    "CircuitOpen",
     "Clock",
     "ConcurrencyConfig",
     "ConcurrencyLimiter",

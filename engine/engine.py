@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 import anyio
 import msgspec
 
+from engine.breaker import BreakerConfig, BreakerStats, CircuitBreakers, CircuitOpen
 from engine.cache import Cache, CacheConfig, CacheStats, MemoryStore, Missing, Store, canonical
 from engine.cache.events import CacheObserver
 from engine.clock import Clock, SystemClock
@@ -71,6 +72,8 @@ class EngineConfig(Config):
     attempt_timeout: Positive = 30.0
     """Deadline of one attempt, enforced with ``anyio.fail_after`` (in-process transports
     ignore httpx's own timeouts, and virtual time needs the deadline on the engine clock)."""
+    breaker: BreakerConfig | None = None
+    """A circuit breaker per endpoint (:mod:`engine.breaker`); ``None`` (the default): none."""
 
 
 class EngineStats(msgspec.Struct, frozen=True):
@@ -90,6 +93,11 @@ class EngineStats(msgspec.Struct, frozen=True):
     """Memory and shared-tier hits, shared-tier errors and fallbacks (a ``TieredStore``)."""
     shared_store: RedisStoreStats | None = None
     """The shared (Redis) tier: hits, misses, corrupt values, errors, round-trip latency."""
+    failure_seconds: float = 0.0
+    """Seconds the failed upstream calls took, from the call to its error, summed (over
+    ``failures``: the mean time to fail, retries included, or failing fast)."""
+    breakers: dict[str, BreakerStats] = msgspec.field(default_factory=dict)
+    """Each endpoint's circuit, by endpoint name (empty without ``EngineConfig.breaker``)."""
 
 
 @runtime_checkable
@@ -170,6 +178,10 @@ class Engine:
         self._rate_limited = 0
         self._retries: dict[str, int] = {}
         self._failures = 0
+        self._failure_seconds = 0.0
+        self.breakers: CircuitBreakers | None = (
+            None if config.breaker is None else CircuitBreakers(config.breaker, clock=self.clock)
+        )
 
     async def __aenter__(self) -> Self:
         # The bulkhead and cache need a running event loop; the flights' task group opens here.
@@ -216,6 +228,8 @@ class Engine:
         else:
             parts += [repr(self._gate.concurrency), repr(self._cache)]
         parts.append(repr(self.flights))
+        if self.breakers is not None:
+            parts.append(repr(self.breakers))
         parts.append(
             f"attempts: {self._attempts}, 429s: {self._rate_limited}, "
             f"retries: {sum(self._retries.values())}, failures: {self._failures}"
@@ -227,19 +241,47 @@ class Engine:
         namespace: str,
         key: str | Mapping[str, Any],
         fetch: Callable[[], Awaitable[T | Missing]],
+        *,
+        endpoint: str | None = None,
     ) -> T | Missing:
-        """The cached value, or one deduplicated, limited, retried :meth:`upstream` call."""
+        """The cached value, or one deduplicated, limited, retried :meth:`upstream` call.
+
+        While ``endpoint``'s circuit is open (:class:`~engine.breaker.CircuitOpen`), a value
+        past its expiry by less than the namespace's ``stale_ttl`` is served instead of the
+        error (and counted in the breaker's ``stale_answers``)."""
         cache = self.cache
-        return await cache.get_or_fetch(
-            namespace, key, lambda: self.upstream(f"{namespace}:{canonical(key)}", fetch)
+        try:
+            return await cache.get_or_fetch(
+                namespace,
+                key,
+                lambda: self.upstream(f"{namespace}:{canonical(key)}", fetch, endpoint=endpoint),
+            )
+        except CircuitOpen:
+            if self.breakers is None:
+                raise
+            stale = await cache.stale(namespace, key)
+            if stale is None:
+                raise
+            self.breakers.stale_answer(endpoint)
+            return stale[0]  # type: ignore[no-any-return]
+
+    async def deduplicated(
+        self, key: str, fetch: Callable[[], Awaitable[T]], *, endpoint: str | None = None
+    ) -> T:
+        """One shared :meth:`upstream` call for concurrent callers with ``key``; not cached."""
+        return await self.flights.do(
+            ("upstream", key), lambda: self.upstream(key, fetch, endpoint=endpoint)
         )
 
-    async def deduplicated(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
-        """One shared :meth:`upstream` call for concurrent callers with ``key``; not cached."""
-        return await self.flights.do(("upstream", key), lambda: self.upstream(key, fetch))
-
-    async def upstream(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
+    async def upstream(
+        self, key: str, fetch: Callable[[], Awaitable[T]], *, endpoint: str | None = None
+    ) -> T:
         """``await fetch()`` through the gate, with retries; ``key`` names it for jitter.
+
+        ``endpoint`` names the circuit the call goes through when the engine has a breaker
+        (``EngineConfig.breaker``; calls that name none share one circuit, ``"upstream"``).
+        While it is open each attempt fails at once with :class:`~engine.breaker.CircuitOpen`,
+        which is not retried; only the attempts it lets through are sent and counted.
 
         A 429 (:class:`RateLimited`) pauses the shared rate limiter for its ``retry_after``,
         bounded by ``retry.max_retry_after`` (:meth:`RetryPolicy.pause`): whatever the upstream
@@ -249,23 +291,34 @@ class Engine:
         """
         gate = self.gate
         timeout = self.config.attempt_timeout
+        breakers = self.breakers
         first = False  # the next attempt retries a 429: it goes to the head of the line
 
+        async def send() -> T:
+            self._attempts += 1
+            try:
+                with anyio.fail_after(timeout):
+                    result = await fetch()
+            except TimeoutError:
+                raise UpstreamTimeout(f"no answer within {timeout} s") from None
+            except RateLimited as exc:
+                self._rate_limited += 1
+                self.rate.observe(rate_limited=True)
+                self.rate.pause(self.retry.pause(exc))
+                raise
+            self.rate.observe(rate_limited=False)
+            return result
+
         async def attempt() -> T:
+            if breakers is None:
+                async with gate.request(key=key, first=first):
+                    return await send()
+            # Refused at once while the circuit refuses (no grant spent); asked again once
+            # granted, since the circuit may have opened while the attempt waited in line.
+            breakers.check(endpoint)
             async with gate.request(key=key, first=first):
-                self._attempts += 1
-                try:
-                    with anyio.fail_after(timeout):
-                        result = await fetch()
-                except TimeoutError:
-                    raise UpstreamTimeout(f"no answer within {timeout} s") from None
-                except RateLimited as exc:
-                    self._rate_limited += 1
-                    self.rate.observe(rate_limited=True)
-                    self.rate.pause(self.retry.pause(exc))
-                    raise
-                self.rate.observe(rate_limited=False)
-                return result
+                with breakers.attempt(endpoint):
+                    return await send()
 
         async def wait(delay: float, error: BaseException) -> None:
             # After a 429 the limiter's pause is the wait (whenever the policy retries a 429,
@@ -277,6 +330,7 @@ class Engine:
             if not first:
                 await anyio.sleep(delay)
 
+        started = self.clock.monotonic()
         try:
             return await retrying(
                 attempt,
@@ -288,6 +342,7 @@ class Engine:
             )
         except Exception:
             self._failures += 1
+            self._failure_seconds += self.clock.monotonic() - started
             raise
 
     def _count_retry(self, attempt: int, error: BaseException, delay: float) -> None:
@@ -307,4 +362,6 @@ class Engine:
             cache=self.cache.stats(),
             tiers=next((r for r in reports if isinstance(r, TieredStoreStats)), None),
             shared_store=next((r for r in reports if isinstance(r, RedisStoreStats)), None),
+            failure_seconds=self._failure_seconds,
+            breakers={} if self.breakers is None else self.breakers.stats(),
         )

@@ -11,6 +11,7 @@ raised. Each error also derives from the built-in its meaning matches (``Timeout
     ├── RateLimitTimeout (TimeoutError)       no grant before the caller's deadline
     ├── SingleFlightClosed (RuntimeError)     the singleflight closed under a waiting caller
     ├── SharedTierUnavailable (ConnectionError)  the shared (Redis) tier cannot be reached
+    ├── CircuitOpen (ConnectionError)         an endpoint's circuit is open: refused, not sent
     ├── CorruptValue (ValueError)             stored bytes that decode into no allowed type
     ├── VirtualTimeDeadlock (RuntimeError)    every task blocked in a virtual-time run
     ├── Retryable                             worth another attempt; the engine retries it

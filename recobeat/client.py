@@ -167,12 +167,14 @@ class RecoBeatClient:
         sends its own chunks, deduplicated per ID (a :class:`~engine.batchflight.BatchFlight`).
         """
         engine = self.engine
+        # The circuit (EngineConfig.breaker) of the endpoint these lookups call.
+        endpoint = {"tracks": TRACKS, "artists": ARTISTS, "audio_features": AUDIO_FEATURES}[name]
         linger = self.config.batching.coalesce_linger
         if linger is not None:
             coalescer = Coalescer[str, Any](
                 name,
                 request,
-                through=engine.upstream,
+                through=lambda key, attempt: engine.upstream(key, attempt, endpoint=endpoint),
                 max_batch=max_batch,
                 linger=linger,
                 answered=store,
@@ -183,7 +185,7 @@ class RecoBeatClient:
 
         async def fetch(ids: list[str]) -> dict[str, Any]:
             found = await engine.deduplicated(
-                f"{name}:{','.join(sorted(ids))}", lambda: request(ids)
+                f"{name}:{','.join(sorted(ids))}", lambda: request(ids), endpoint=endpoint
             )
             await store(ids, found)
             return found
@@ -251,6 +253,7 @@ class RecoBeatClient:
             "recommendations",
             params,
             lambda: self._get("recommendation", RECOMMENDATION, params, Content[Track]),
+            endpoint=RECOMMENDATION,
         )
         return () if isinstance(page, Missing) else page.content
 
@@ -371,6 +374,7 @@ class RecoBeatClient:
             lambda: self._get(
                 "audio_features", TRACK_AUDIO_FEATURES.format(id=track_id), {}, AudioFeatures
             ),
+            endpoint=TRACK_AUDIO_FEATURES,
         )
         return None if isinstance(features, Missing) else features
 
@@ -477,6 +481,7 @@ class RecoBeatClient:
             namespace,
             {"path": path, **params},
             lambda: self._get(endpoint, path, params, Page[item]),  # type: ignore[valid-type]
+            endpoint={"artist_search": ARTIST_SEARCH, "artist_tracks": ARTIST_TRACKS}[endpoint],
         )
         if isinstance(result, Missing):
             return Page(

@@ -15,9 +15,12 @@ import pytest
 
 PINNED: dict[str, list[str]] = {
     "engine": [
+        "BreakerConfig",
+        "BreakerStats",
         "Cache",
         "CacheConfig",
         "CacheStats",
+        "CircuitOpen",
         "Clock",
         "ConcurrencyConfig",
         "ConcurrencyLimiter",

@@ -4,7 +4,9 @@ Guarantees of :class:`Cache`:
 
 - Freshness is judged here, against ``clock.wall()``: an entry is fresh while
   ``clock.wall() < entry.expires_at`` and stale from its expiry instant on. A stale entry counts
-  as an expiration (and a miss) and is deleted.
+  as an expiration (and a miss) and is deleted, unless its namespace's ``stale_ttl`` still
+  covers it (``clock.wall() < entry.expires_at + stale_ttl``): then it stays, for
+  :meth:`Cache.stale` to serve, until the fetch overwrites it.
 - Concurrent misses for one key share one fetch (:class:`~engine.singleflight.SingleFlight`,
   under the key's :class:`~engine.singleflight.CacheFlightKey`), whose result is stored with
   ``expires_at = clock.wall() + ttl`` read when the fetch returns.
@@ -82,6 +84,7 @@ class _Namespace:
         "name",
         "negative_hits",
         "prefix",
+        "stale_ttl",
         "ttl",
         "version",
     )
@@ -90,6 +93,8 @@ class _Namespace:
         self.name = name
         self.ttl = float(ttl.ttl)
         self.missing_ttl = None if ttl.missing_ttl is None else float(ttl.missing_ttl)
+        stale_ttl = getattr(ttl, "stale_ttl", None)
+        self.stale_ttl = None if stale_ttl is None else float(stale_ttl)
         self.version = version
         self.prefix = cache_key(name, "", version)
         self.hits = 0
@@ -169,7 +174,8 @@ class Cache:
                 return entry.value  # type: ignore[no-any-return]
             ns.expirations += 1
             stale_expiry = entry.expires_at
-            await self._delete(full_key)
+            if ns.stale_ttl is None or now >= entry.expires_at + ns.stale_ttl:
+                await self._delete(full_key)
         ns.misses += 1
         if self._observer is not None:
             self._observer(CacheEvent(self._wall(), "miss", full_key, stale_expiry))
@@ -187,6 +193,27 @@ class Cache:
         else:
             await self._set(full_key, Entry(value, self._wall() + ns.ttl))
         return value
+
+    async def stale(self, namespace: str, key: str | Mapping[str, Any]) -> tuple[Any] | None:
+        """``(value,)`` of an entry past its expiry by less than the namespace's ``stale_ttl``
+        (the value, or :data:`MISSING` for a negative entry), else ``None``; for a caller that
+        could not fetch (an open circuit). Counts nothing and reports no event: the lookup
+        that came first was counted as a miss."""
+        ns = self._namespaces.get(namespace) or self._namespace(namespace)
+        if ns.stale_ttl is None:
+            return None
+        full_key = ns.key(key)
+        try:
+            entry = await self._get(full_key)
+        except Exception as exc:
+            self._store_failed("get", full_key, exc)
+            return None
+        if entry is None:
+            return None
+        now = self._wall()
+        if entry.fresh(now) or now >= entry.expires_at + ns.stale_ttl:
+            return None  # fresh (stored meanwhile: not stale) or too old
+        return (MISSING if entry.missing else entry.value,)
 
     # -- batches ------------------------------------------------------------------------------
 
