@@ -327,6 +327,11 @@ class Engine:
             # the waiters woken at that same instant, and usually lose to every one of them.
             nonlocal first
             first = isinstance(error, RateLimited)
+            if (
+                breakers is not None
+                and breakers.circuit(endpoint).refusal(self.clock.monotonic()) is not None
+            ):
+                return  # the circuit opened: the next attempt fails fast, no backoff first
             if not first:
                 await anyio.sleep(delay)
 
