@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import msgspec
 
-from engine import CacheConfig, EngineConfig, NamespaceTtl, RateLimitConfig, WindowRule
+from engine import (
+    BreakerConfig,
+    CacheConfig,
+    EngineConfig,
+    NamespaceTtl,
+    RateLimitConfig,
+    WindowRule,
+)
 from engine.cache import DAY, HOUR, MINUTE
 from engine.limits import ConcurrencyConfig
 from engine.limits.config import AdaptiveRateConfig
@@ -54,11 +61,14 @@ def _adaptive_engine() -> EngineConfig:
     return msgspec.structs.replace(
         engine,
         rate=msgspec.structs.replace(engine.rate, adaptive=AdaptiveRateConfig()),
+        breaker=BreakerConfig(),
     )
 
 
 #: The tuned profile with the engine's adaptive and resilience features on (each off by
-#: default): the rate learnt from the upstream's answers instead of a fixed budget.
+#: default): the rate learnt from the upstream's answers instead of a fixed budget; a circuit
+#: breaker per endpoint (the defaults of BreakerConfig: open at 50 % failures over 60 s, at least
+#: 10 calls; 30 s cool-down; 3 probes).
 ADAPTIVE = msgspec.structs.replace(TUNED, engine=_adaptive_engine())
 
 PROFILES: dict[str, ClientConfig] = {"tuned": TUNED, "original": ORIGINAL, "adaptive": ADAPTIVE}

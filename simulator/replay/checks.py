@@ -16,8 +16,9 @@ import msgspec
 from simulator import RequestRecord
 from simulator.replay.audit import EVIDENCE
 from simulator.replay.floor import budget_utilisation as _utilisation
+from simulator.replay.outage import breaker_summary
 from simulator.replay.runner import RunResult
-from simulator.replay.scenario import Bound, WindowExpect
+from simulator.replay.scenario import Bound, BreakerExpect, WindowExpect
 
 __all__ = ["Check", "budget_utilisation", "check_all", "floor_ratio", "peak_window", "percentile"]
 
@@ -70,6 +71,8 @@ def check_all(run: RunResult) -> list[Check]:
         checks.append(_floor(run, expect.floor_ratio))
     if expect.budget_utilisation is not None:
         checks.append(_budget(run, expect.budget_utilisation))
+    if expect.breaker is not None:
+        checks += _breaker(run, expect.breaker)
     # Always checked: a replay whose generations failed must not pass by saying nothing about
     # failures; a scenario that means to show them says so (``failed = { min = 1 }``).
     failed = run.failed
@@ -159,6 +162,25 @@ def _budget(run: RunResult, bound: Bound) -> Check:
     if share is None:
         return Check(name, bound.min is None, "n/a (nothing waited)", bound.describe())
     return Check(name, bound.holds(share), f"{share:.1%}", bound.describe())
+
+
+def _breaker(run: RunResult, expect: BreakerExpect) -> list[Check]:
+    summary = breaker_summary(run)
+    assert summary is not None  # the scenario judges a breaker
+    checks = []
+    for field in msgspec.structs.fields(expect):
+        bound = getattr(expect, field.name)
+        if bound is None:
+            continue
+        name = f"breaker: {field.name.replace('_', ' ')}"
+        value = getattr(summary, field.name)
+        if not summary.enabled:
+            checks.append(Check(name, True, "n/a (no breaker)", bound.describe()))
+        elif value is None:
+            checks.append(Check(name, False, "never", bound.describe()))
+        else:
+            checks.append(_bounded(name, value, bound))
+    return checks
 
 
 def _finished(run: RunResult) -> Check:

@@ -24,6 +24,7 @@ from simulator.replay.checks import (
     rate_limited,
 )
 from simulator.replay.floor import calls_by_group
+from simulator.replay.outage import BreakerSummary, breaker_lines, breaker_summary
 from simulator.replay.runner import RunResult
 
 __all__ = ["LatencySummary", "Metrics", "Report", "build_report", "print_report"]
@@ -48,7 +49,7 @@ class NamespaceSummary(msgspec.Struct, frozen=True):
     hit_rate: float
 
 
-class Metrics(msgspec.Struct, frozen=True):
+class Metrics(msgspec.Struct, frozen=True, omit_defaults=True):
     arrivals: int
     completed: int
     failed: int
@@ -88,6 +89,9 @@ class Metrics(msgspec.Struct, frozen=True):
     budget_busy_seconds: float
     """Seconds during which work waited for the rate budget (summed over distinct budgets)."""
     virtual_seconds: float
+    breaker: BreakerSummary | None = None
+    """The circuit breakers and the outage (simulator/replay/outage.py); absent unless the
+    engine has a breaker or the scenario judges one."""
 
 
 class Report(msgspec.Struct, frozen=True):
@@ -171,6 +175,7 @@ def metrics(run: RunResult) -> Metrics:
         budget_utilisation=None if utilisation is None else _r(utilisation),
         budget_busy_seconds=_r(sum(s.engine.rate.busy_time for s in budgets)),
         virtual_seconds=_r(run.finished_at),
+        breaker=breaker_summary(run),
     )
 
 
@@ -221,6 +226,8 @@ def print_report(report: Report, console: Console, *, wall_seconds: float | None
             else ""
         )
     )
+    for line in breaker_lines(m.breaker):
+        console.print(f"  {line}")
 
 
 def _floor_line(m: Metrics) -> str:

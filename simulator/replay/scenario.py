@@ -195,6 +195,23 @@ class WindowExpect(_Spec, kw_only=True):
     at: Literal["arrival", "sent"] = "arrival"
 
 
+class BreakerExpect(_Spec, kw_only=True):
+    """Bounds on what the circuit breakers show (simulator/replay/outage.py), judged only when
+    the run's engine has a breaker: a compared profile without one shows its figures unjudged."""
+
+    opened: Bound | None = None
+    """Times circuits opened, summed over endpoints and instances."""
+    failed_fast: Bound | None = None
+    """Calls refused without being sent."""
+    stale_answers: Bound | None = None
+    sent: Bound | None = None
+    """Upstream requests that arrived during the outage."""
+    recovered_after: Bound | None = None
+    """Seconds from the outage's end until every endpoint called during it answered again."""
+    failure_latency: Bound | None = None
+    """Mean seconds from an upstream call to its error, over the calls that failed."""
+
+
 class Expect(_Spec, kw_only=True):
     max_in_window: list[WindowExpect] = []
     min_spacing: NonNegative | None = None
@@ -224,11 +241,13 @@ class Expect(_Spec, kw_only=True):
     workload (see scenarios/README.md)."""
     budget_utilisation: Bound | None = None
     """Share (0..1) of the grants the rate budget allowed while work waited that it made."""
+    breaker: BreakerExpect | None = None
+    """What the circuit breakers show in an outage (judged when the engine has a breaker)."""
 
 
 # -- the scenario -------------------------------------------------------------------------------
 
-_ENGINE_KEYS = frozenset({"rate", "concurrency", "cache", "retry", "attempt_timeout"})
+_ENGINE_KEYS = frozenset({"rate", "concurrency", "cache", "retry", "attempt_timeout", "breaker"})
 
 
 class Scenario(_Spec, kw_only=True):
