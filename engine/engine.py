@@ -21,6 +21,7 @@ from engine.cache import Cache, CacheConfig, CacheStats, MemoryStore, Missing, S
 from engine.cache.events import CacheObserver
 from engine.clock import Clock, SystemClock
 from engine.config import Config, ConfigError, Positive
+from engine.exception_groups import OwnedTaskGroup
 from engine.limits import (
     ConcurrencyConfig,
     ConcurrencyLimiter,
@@ -136,6 +137,12 @@ class Engine:
     ``store``; ``observer`` sees the cache's hits, stores and evictions. Across processes, pass the
     :mod:`engine.shared` pieces: a ``RedisRateLimiter``, a ``TieredStore`` and, as ``flights``,
     a ``DistributedFlight`` (so that one instance fetches a key the others missed too).
+
+    Namespaces with ``refresh_ahead`` are refreshed shortly before they expire in the engine's
+    background task group (closed first when the block ends). A refresh's fetch runs with
+    :func:`engine.cache.refresh.fetch_priority` ``"background"`` (a miss's: ``"interactive"``),
+    readable in :meth:`upstream` and the fetch; until the rate limiter has priority classes,
+    both go through the same line.
     """
 
     def __init__(
@@ -172,6 +179,7 @@ class Engine:
         )
         self._observer = observer
         self.flights = flights if flights is not None else SingleFlight()
+        self._background = OwnedTaskGroup("this engine's background refreshes")
         self._gate: UpstreamGate | None = None
         self._cache: Cache | None = None
         self._attempts = 0
@@ -197,8 +205,15 @@ class Engine:
             clock=self.clock,
             policy=self.config.cache.policy,
             observer=self._observer,
+            background=self._background,
+            seed=self.seed,
         )
         await self.flights.__aenter__()
+        try:
+            await self._background.open()
+        except BaseException:
+            await self.flights.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(
@@ -207,7 +222,12 @@ class Engine:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        return await self.flights.__aexit__(exc_type, exc, tb)
+        # Refreshes first: they wait on flights, which then have nobody left to wait for.
+        try:
+            await self._background.close(exc_type, exc, tb)
+        finally:
+            result = await self.flights.__aexit__(exc_type, exc, tb)
+        return result
 
     @property
     def cache(self) -> Cache:

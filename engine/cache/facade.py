@@ -23,6 +23,28 @@ Guarantees of :class:`Cache`:
 - An ``observer``, when given, sees every hit, every counted miss and every store as a
   :class:`~engine.cache.events.CacheEvent`: replays check TTL policies from them, and count
   the lookups (hits and misses) a workload made.
+
+Refreshing ahead (per namespace, off by default: ``NamespaceTtl.refresh_ahead``, and its
+``stale_ttl``; the decision is :func:`engine.cache.refresh.decide`):
+
+- A hit near its value's expiry may start one background refresh of the key (XFetch: the
+  nearer the expiry and the longer the key's last fetch took, the likelier), never in the first
+  half of the value's life. The hit is answered at once; the refresh runs in ``background``
+  (the engine's task group, so it never outlives the engine), under the key's
+  ``CacheFlightKey`` in the same SingleFlight as misses (a refresh and a miss for one key are
+  one fetch), with :data:`~engine.cache.refresh.FETCH_PRIORITY` ``"background"``. At most one
+  refresh per key runs at a time. A refresh that fails stores nothing: the old value stays
+  until it expires. Only single-key lookups (``get_or_fetch``) refresh; a cache without
+  ``background`` never does.
+- A namespace that refreshes ahead and has a ``stale_ttl`` also serves a value expired less
+  than ``stale_ttl`` ago while one refresh runs (the lookup starts it if none is running): the
+  lookup counts as a miss (nothing fresh was found) and in ``stale_served``, and the observer
+  sees a ``miss`` with the stale entry's expiry.
+- The draws are a keyed hash of ``(seed, key, instant)``: a replay decides the same way on
+  every run. A hit that may refresh costs one hash more; other hits cost what they did.
+- With a :class:`~engine.shared.DistributedFlight`, a refresh of a value still fresh finds it
+  fresh in the shared store and fetches nothing (serving stale still refreshes across
+  instances: an expired value is not fresh there).
 """
 
 from __future__ import annotations
@@ -36,8 +58,10 @@ import msgspec
 from engine.cache.events import CacheEvent, CacheObserver
 from engine.cache.keys import cache_key, canonical
 from engine.cache.policy import NamespaceTtl, TtlPolicy
+from engine.cache.refresh import FETCH_PRIORITY, Decision, decide, refresh_draw
 from engine.cache.store import MISSING, Entry, Missing, ReportsUsage, Store
 from engine.clock import Clock
+from engine.exception_groups import OwnedTaskGroup
 from engine.singleflight import CacheFlightKey, SingleFlight
 from engine.throttled_log import ThrottledWarning
 
@@ -47,6 +71,12 @@ T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
 _LOG = logging.getLogger("engine.cache")
+
+#: A value is never refreshed ahead in the first half of its life.
+REFRESH_HORIZON = 0.5
+#: Keys whose last fetch duration (XFetch's ``delta``) is remembered; older ones fall back to
+#: their namespace's last fetch duration.
+_DELTAS_KEPT = 10_000
 
 
 class NamespaceStats(msgspec.Struct, frozen=True):
@@ -64,6 +94,18 @@ class NamespaceStats(msgspec.Struct, frozen=True):
     """Entries the store holds now (stores that report usage; else 0)."""
     hit_rate: float
     """``(hits + negative_hits) / lookups``; 0.0 before the first lookup."""
+    refreshes: int = 0
+    """Background refreshes started ahead of an expiry, or for a value served stale."""
+    refreshes_succeeded: int = 0
+    """Refreshes whose fetch returned (its value stored as a miss's would be)."""
+    refreshes_failed: int = 0
+    """Refreshes whose fetch raised: nothing stored, the old value kept until it expires."""
+    stale_served: int = 0
+    """Lookups answered by a value past its expiry (within ``stale_ttl``) while it was
+    refreshed; also counted in ``misses``."""
+    miss_burst: int = 0
+    """The most callers that were on the miss path for one key at once (waiting for its fetch);
+    the largest of any namespace in a total."""
 
 
 class CacheStats(msgspec.Struct, frozen=True):
@@ -77,13 +119,23 @@ class _Namespace:
     """Per-namespace precomputed state and counters (kept off the Struct for speed)."""
 
     __slots__ = (
+        "ahead",
+        "delta",
         "expirations",
         "hits",
+        "horizon",
+        "miss_burst",
         "misses",
         "missing_ttl",
         "name",
         "negative_hits",
         "prefix",
+        "refresh_ahead",
+        "refresh_stale_ttl",
+        "refreshes",
+        "refreshes_failed",
+        "refreshes_succeeded",
+        "stale_served",
         "stale_ttl",
         "ttl",
         "version",
@@ -95,6 +147,19 @@ class _Namespace:
         self.missing_ttl = None if ttl.missing_ttl is None else float(ttl.missing_ttl)
         stale_ttl = getattr(ttl, "stale_ttl", None)
         self.stale_ttl = None if stale_ttl is None else float(stale_ttl)
+        self.refresh_ahead = None if ttl.refresh_ahead is None else float(ttl.refresh_ahead)
+        # Served stale while a refresh runs: only where values are refreshed ahead.
+        self.refresh_stale_ttl = (
+            None if ttl.stale_ttl is None or self.refresh_ahead is None else float(ttl.stale_ttl)
+        )
+        self.ahead = self.refresh_ahead is not None
+        self.horizon = self.ttl * REFRESH_HORIZON
+        self.delta = 0.0  # the namespace's last fetch duration
+        self.refreshes = 0
+        self.refreshes_succeeded = 0
+        self.refreshes_failed = 0
+        self.stale_served = 0
+        self.miss_burst = 0
         self.version = version
         self.prefix = cache_key(name, "", version)
         self.hits = 0
@@ -112,6 +177,8 @@ class Cache:
 
     ``flights`` must be open (``async with SingleFlight() as flights``) while the cache fetches.
     ``version`` is the key version (bump it to abandon every entry of an older shape).
+    ``background``, an open task group, runs refreshes ahead of expiry (none without it);
+    ``seed`` keys their draws.
     """
 
     def __init__(
@@ -125,6 +192,8 @@ class Cache:
         version: int = 1,
         warn_interval: float = 60.0,
         observer: CacheObserver | None = None,
+        background: OwnedTaskGroup | None = None,
+        seed: int = 0,
     ) -> None:
         self.store = store
         self.policy = policy if policy is not None else TtlPolicy()
@@ -137,6 +206,11 @@ class Cache:
         self._namespaces = {
             name: _Namespace(name, ttl, version) for name, ttl in self.policy.namespaces.items()
         }
+        self._background = background
+        self._seed = seed
+        self._refreshing: set[str] = set()  # keys with a refresh started and not finished
+        self._deltas: dict[str, float] = {}  # last fetch duration per key, oldest first
+        self._miss_callers: dict[str, int] = {}  # callers on the miss path per key, now
         # Bound once: the hit path should not pay attribute lookups it can avoid.
         self._get = store.get
         self._wall = clock.wall
@@ -164,6 +238,17 @@ class Cache:
         stale_expiry = 0.0
         if entry is not None:
             now = self._wall()
+            if ns.ahead and not entry.missing:
+                decision = self._decide(ns, full_key, entry, now)
+                if decision == "stale":
+                    ns.misses += 1
+                    ns.stale_served += 1
+                    if self._observer is not None:
+                        self._observer(CacheEvent(now, "miss", full_key, entry.expires_at))
+                    self._start_refresh(ns, full_key, fetch)
+                    return entry.value  # type: ignore[no-any-return]
+                if decision == "refresh":
+                    self._start_refresh(ns, full_key, fetch)
             if entry.fresh(now):
                 if self._observer is not None:
                     self._observer(CacheEvent(now, "hit", full_key, entry.expires_at))
@@ -179,14 +264,89 @@ class Cache:
         ns.misses += 1
         if self._observer is not None:
             self._observer(CacheEvent(self._wall(), "miss", full_key, stale_expiry))
-        return await self._flights.do(
-            CacheFlightKey(full_key), lambda: self._fetch(ns, full_key, fetch)
+        callers = self._miss_callers
+        waiting = callers.get(full_key, 0) + 1
+        callers[full_key] = waiting
+        if waiting > ns.miss_burst:
+            ns.miss_burst = waiting
+        try:
+            return await self._flights.do(
+                CacheFlightKey(full_key), lambda: self._fetch(ns, full_key, fetch)
+            )
+        finally:
+            waiting = callers[full_key] - 1
+            if waiting:
+                callers[full_key] = waiting
+            else:
+                del callers[full_key]
+
+    # -- refreshing ahead ---------------------------------------------------------------------
+
+    def _decide(self, ns: _Namespace, full_key: str, entry: Entry, now: float) -> Decision:
+        """:func:`~engine.cache.refresh.decide` for this entry; the draw is hashed only inside
+        the refresh horizon (outside it the answer is ``hit`` whatever the draw)."""
+        background = self._background
+        expires_at = entry.expires_at
+        if background is None or not background.is_open:
+            return "hit" if now < expires_at else "miss"
+        if now < expires_at and expires_at - now > ns.horizon:
+            return "hit"
+        return decide(
+            now,
+            expires_at,
+            delta=self._deltas.get(full_key, ns.delta),
+            beta=ns.refresh_ahead,
+            stale_ttl=ns.refresh_stale_ttl,
+            draw=refresh_draw(self._seed, full_key, now),
+            horizon=ns.horizon,
         )
 
+    def _start_refresh(
+        self, ns: _Namespace, full_key: str, fetch: Callable[[], Awaitable[Any]]
+    ) -> None:
+        background = self._background
+        if full_key in self._refreshing or background is None or not background.is_open:
+            return
+        self._refreshing.add(full_key)
+        ns.refreshes += 1
+        background.start_soon(self._refresh, ns, full_key, fetch)
+
+    async def _refresh(
+        self, ns: _Namespace, full_key: str, fetch: Callable[[], Awaitable[Any]]
+    ) -> None:
+        try:
+            await self._flights.do(
+                CacheFlightKey(full_key),
+                lambda: self._fetch(ns, full_key, fetch, background=True),
+            )
+        except Exception as exc:
+            ns.refreshes_failed += 1
+            _LOG.debug("background refresh of %s failed, keeping its value: %r", full_key, exc)
+        else:
+            ns.refreshes_succeeded += 1
+        finally:
+            self._refreshing.discard(full_key)
+
     async def _fetch(
-        self, ns: _Namespace, full_key: str, fetch: Callable[[], Awaitable[T | Missing]]
+        self,
+        ns: _Namespace,
+        full_key: str,
+        fetch: Callable[[], Awaitable[T | Missing]],
+        *,
+        background: bool = False,
     ) -> T | Missing:
-        value = await fetch()
+        # Runs in the flight's own task: the priority set here is this fetch's, nobody else's.
+        token = FETCH_PRIORITY.set("background") if background else None
+        try:
+            if ns.refresh_ahead is None:
+                value = await fetch()
+            else:
+                started = self._clock.monotonic()
+                value = await fetch()
+                self._remember_delta(ns, full_key, self._clock.monotonic() - started)
+        finally:
+            if token is not None:
+                FETCH_PRIORITY.reset(token)
         if value is MISSING:
             if ns.missing_ttl is not None:
                 await self._set(full_key, Entry(None, self._wall() + ns.missing_ttl, True))
@@ -214,6 +374,14 @@ class Cache:
         if entry.fresh(now) or now >= entry.expires_at + ns.stale_ttl:
             return None  # fresh (stored meanwhile: not stale) or too old
         return (MISSING if entry.missing else entry.value,)
+
+    def _remember_delta(self, ns: _Namespace, full_key: str, delta: float) -> None:
+        ns.delta = delta
+        deltas = self._deltas
+        deltas.pop(full_key, None)
+        deltas[full_key] = delta
+        if len(deltas) > _DELTAS_KEPT:
+            del deltas[next(iter(deltas))]
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -305,12 +473,15 @@ class Cache:
                 evictions=held.evictions if held else 0,
                 expirations=ns.expirations + (held.expired if held else 0),
                 size=held.size if held else 0,
+                refreshes=ns.refreshes,
+                refreshes_succeeded=ns.refreshes_succeeded,
+                refreshes_failed=ns.refreshes_failed,
+                stale_served=ns.stale_served,
+                miss_burst=ns.miss_burst,
             )
         total = _namespace_stats(
-            **{
-                field: sum(getattr(s, field) for s in namespaces.values())
-                for field in ("hits", "misses", "negative_hits", "evictions", "expirations", "size")
-            }
+            **{field: sum(getattr(s, field) for s in namespaces.values()) for field in _SUMMED},
+            miss_burst=max((s.miss_burst for s in namespaces.values()), default=0),
         )
         return CacheStats(namespaces=namespaces, total=total, store_errors=self._store_errors)
 
@@ -359,8 +530,33 @@ class Cache:
         )
 
 
+_SUMMED = (
+    "hits",
+    "misses",
+    "negative_hits",
+    "evictions",
+    "expirations",
+    "size",
+    "refreshes",
+    "refreshes_succeeded",
+    "refreshes_failed",
+    "stale_served",
+)
+
+
 def _namespace_stats(
-    *, hits: int, misses: int, negative_hits: int, evictions: int, expirations: int, size: int
+    *,
+    hits: int,
+    misses: int,
+    negative_hits: int,
+    evictions: int,
+    expirations: int,
+    size: int,
+    refreshes: int = 0,
+    refreshes_succeeded: int = 0,
+    refreshes_failed: int = 0,
+    stale_served: int = 0,
+    miss_burst: int = 0,
 ) -> NamespaceStats:
     lookups = hits + misses + negative_hits
     return NamespaceStats(
@@ -371,4 +567,9 @@ def _namespace_stats(
         expirations=expirations,
         size=size,
         hit_rate=(hits + negative_hits) / lookups if lookups else 0.0,
+        refreshes=refreshes,
+        refreshes_succeeded=refreshes_succeeded,
+        refreshes_failed=refreshes_failed,
+        stale_served=stale_served,
+        miss_burst=miss_burst,
     )

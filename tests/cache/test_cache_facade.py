@@ -401,6 +401,11 @@ async def test_stats_are_json_and_count_evictions() -> None:
             "expirations": 0,
             "size": 2,
             "hit_rate": 0.2,
+            "refreshes": 0,
+            "refreshes_succeeded": 0,
+            "refreshes_failed": 0,
+            "stale_served": 0,
+            "miss_burst": 1,
         }
         assert as_dict["namespaces"]["ids"]["negative_hits"] == 1
         assert as_dict["namespaces"]["ids"]["size"] == 1
