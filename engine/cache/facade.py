@@ -106,6 +106,9 @@ class NamespaceStats(msgspec.Struct, frozen=True):
     miss_burst: int = 0
     """The most callers that were on the miss path for one key at once (waiting for its fetch);
     the largest of any namespace in a total."""
+    expiry_miss_burst: int = 0
+    """``miss_burst`` counted only while the fetch replaces an expired value (a popular key's
+    expiry, not its first fetch)."""
 
 
 class CacheStats(msgspec.Struct, frozen=True):
@@ -122,6 +125,7 @@ class _Namespace:
         "ahead",
         "delta",
         "expirations",
+        "expiry_miss_burst",
         "hits",
         "horizon",
         "miss_burst",
@@ -160,6 +164,7 @@ class _Namespace:
         self.refreshes_failed = 0
         self.stale_served = 0
         self.miss_burst = 0
+        self.expiry_miss_burst = 0
         self.version = version
         self.prefix = cache_key(name, "", version)
         self.hits = 0
@@ -211,6 +216,7 @@ class Cache:
         self._refreshing: set[str] = set()  # keys with a refresh started and not finished
         self._deltas: dict[str, float] = {}  # last fetch duration per key, oldest first
         self._miss_callers: dict[str, int] = {}  # callers on the miss path per key, now
+        self._renewing: set[str] = set()  # keys whose miss flight replaces an expired value
         # Bound once: the hit path should not pay attribute lookups it can avoid.
         self._get = store.get
         self._wall = clock.wall
@@ -269,6 +275,10 @@ class Cache:
         callers[full_key] = waiting
         if waiting > ns.miss_burst:
             ns.miss_burst = waiting
+        if stale_expiry:
+            self._renewing.add(full_key)
+        if waiting > ns.expiry_miss_burst and full_key in self._renewing:
+            ns.expiry_miss_burst = waiting
         try:
             return await self._flights.do(
                 CacheFlightKey(full_key), lambda: self._fetch(ns, full_key, fetch)
@@ -279,6 +289,7 @@ class Cache:
                 callers[full_key] = waiting
             else:
                 del callers[full_key]
+                self._renewing.discard(full_key)
 
     # -- refreshing ahead ---------------------------------------------------------------------
 
@@ -478,10 +489,12 @@ class Cache:
                 refreshes_failed=ns.refreshes_failed,
                 stale_served=ns.stale_served,
                 miss_burst=ns.miss_burst,
+                expiry_miss_burst=ns.expiry_miss_burst,
             )
         total = _namespace_stats(
             **{field: sum(getattr(s, field) for s in namespaces.values()) for field in _SUMMED},
             miss_burst=max((s.miss_burst for s in namespaces.values()), default=0),
+            expiry_miss_burst=max((s.expiry_miss_burst for s in namespaces.values()), default=0),
         )
         return CacheStats(namespaces=namespaces, total=total, store_errors=self._store_errors)
 
@@ -557,6 +570,7 @@ def _namespace_stats(
     refreshes_failed: int = 0,
     stale_served: int = 0,
     miss_burst: int = 0,
+    expiry_miss_burst: int = 0,
 ) -> NamespaceStats:
     lookups = hits + misses + negative_hits
     return NamespaceStats(
@@ -572,4 +586,5 @@ def _namespace_stats(
         refreshes_failed=refreshes_failed,
         stale_served=stale_served,
         miss_burst=miss_burst,
+        expiry_miss_burst=expiry_miss_burst,
     )

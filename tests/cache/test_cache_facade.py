@@ -406,6 +406,7 @@ async def test_stats_are_json_and_count_evictions() -> None:
             "refreshes_failed": 0,
             "stale_served": 0,
             "miss_burst": 1,
+            "expiry_miss_burst": 0,
         }
         assert as_dict["namespaces"]["ids"]["negative_hits"] == 1
         assert as_dict["namespaces"]["ids"]["size"] == 1

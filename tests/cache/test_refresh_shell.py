@@ -92,11 +92,13 @@ async def test_a_hot_key_expires_without_a_burst_of_misses() -> None:
     # Without: each expiry puts the callers of the next second on the miss path.
     assert plain.misses >= 5 * 10
     assert plain.miss_burst >= 10
+    assert plain.expiry_miss_burst >= 10
     assert plain.refreshes == 0
     # With: only the cold start misses; every later value was fetched before it expired.
     cold = 10  # the callers of the first second, while the first fetch runs
     assert ahead.misses <= cold
     assert ahead.miss_burst <= cold
+    assert ahead.expiry_miss_burst == 0
     assert ahead.refreshes == ahead.refreshes_succeeded >= 4
     assert ahead.refreshes_failed == 0
     assert ahead.hit_rate > plain.hit_rate
