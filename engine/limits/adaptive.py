@@ -13,7 +13,7 @@ upstream's answers, the way TCP moves its window:
   Retry-After itself is honoured by the limiter's pause, not here.
 - **Additive increase** while requests succeed with work waiting for the budget: a saturated
   limiter gains ``increase`` requests a minute in its first minute after a decrease, and the
-  step doubles with every further saturated minute without a 429 (1, 2, 4, ... requests a
+  step doubles with every further saturated minute without a 429 (0.75, 1.5, 3, ... requests a
   minute), so the rate creeps back towards the one that drew the last 429 (few 429s) and races
   to a limit that has risen (minutes, not an hour). Successes while nobody waits say nothing
   about a higher rate and change nothing.

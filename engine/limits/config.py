@@ -34,7 +34,7 @@ class AdaptiveRateConfig(Config):
     """The highest the rate goes, as a multiple of the configured budget."""
     decrease: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.9
     """After a 429: this share of the lower of the current rate and the rate actually sent."""
-    increase: NonNegative = 1.0
+    increase: NonNegative = 0.75
     """Requests a minute added in the first saturated minute after a decrease; the step
     doubles every further saturated minute without a 429."""
 

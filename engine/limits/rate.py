@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 
 import anyio
 import msgspec
@@ -98,6 +99,7 @@ class RateLimiter:
         self.adaptive = (
             AdaptiveRate(config.adaptive, config) if config.adaptive is not None else None
         )
+        self._sent: deque[float] = deque()  # with an adaptive rate: the grants of a window
         """The rate learnt from the upstream's answers (``RateLimitConfig.adaptive``), or None."""
         self._queue: list[_Waiter] = []  # sorted by (not first, arrival, key, sequence)
         self._sequence = 0
@@ -125,6 +127,8 @@ class RateLimiter:
         now = self._clock.monotonic()
         if not self._queue and not self._settle and self._schedule.try_grant(now):
             self._granted += 1
+            if self.adaptive is not None:
+                self._sent.append(now)
             return now
         return await self._wait_in_line(now, deadline, key, first)
 
@@ -181,6 +185,8 @@ class RateLimiter:
         else:
             self._busy_time += max(0.0, now - self._busy_since)
         self._granted += 1
+        if self.adaptive is not None:
+            self._sent.append(now)
         self._waited += 1
         self._total_wait += now - arrived
         return now
@@ -220,11 +226,16 @@ class RateLimiter:
             self._schedule.rescale(*adaptive.rules)
 
     def _sent_rate(self, now: float) -> float | None:
-        """Grants a second over the first rule's window (``None`` without a rule)."""
+        """Grants a second over the first rule's window (``None`` without a rule), counted
+        apart from the schedule, whose windows a decrease restarts."""
         rules = self.config.rules
         if not rules:
             return None
-        return self._schedule.in_windows(now)[0] / rules[0].window
+        window = rules[0].window
+        sent = self._sent
+        while sent and sent[0] <= now - window:
+            sent.popleft()
+        return len(sent) / window
 
     def __repr__(self) -> str:
         config = self.config

@@ -18,7 +18,7 @@ from engine.limits.adaptive import AdaptiveRate
 from engine.limits.config import AdaptiveRateConfig
 
 BUDGET = RateLimitConfig(rules=(WindowRule(limit=80, window=60),), min_interval=0.75)
-ADAPTIVE = AdaptiveRateConfig()  # floor 0.25, ceiling 2.0, decrease 0.9, increase 1.0
+ADAPTIVE = AdaptiveRateConfig()  # floor 0.25, ceiling 2.0, decrease 0.9, increase 0.75
 
 events = st.lists(
     st.one_of(
@@ -77,20 +77,20 @@ def test_successes_raise_the_rate_only_while_work_waits() -> None:
     for _ in range(100):
         core.on_success(waiting=False)
     assert core.rate * 60 == start
-    # Saturated minutes without a 429: +1, then +2, then +4 requests a minute (the step doubles).
+    # Saturated minutes without a 429: +0.75, +1.5, +3 requests a minute (the step doubles).
     gained = []
     for _ in range(3):
         before = core.rate * 60
         for _ in range(round(before)):
             core.on_success(waiting=True)
         gained.append(core.rate * 60 - before)
-    assert gained == pytest.approx([1, 2, 4], rel=0.05)
+    assert gained == pytest.approx([0.75, 1.5, 3], rel=0.05)
     # A 429 starts the probing again at the first step.
     core.on_rate_limited(1000.0)
     before = core.rate * 60
     for _ in range(round(before)):
         core.on_success(waiting=True)
-    assert core.rate * 60 - before == pytest.approx(1, rel=0.05)
+    assert core.rate * 60 - before == pytest.approx(0.75, rel=0.05)
 
 
 def test_the_configuration_is_checked() -> None:
