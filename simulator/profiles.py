@@ -54,21 +54,32 @@ ORIGINAL = ClientConfig(
 )
 
 
+#: XFetch's beta for the adaptive profile's refreshes ahead (1.0 is the paper's optimum).
+REFRESH_AHEAD = 1.0
+
+
 def _adaptive_engine() -> EngineConfig:
     """The tuned engine with the adaptive features on (features that join add themselves)."""
     engine = TUNED.engine
     assert engine.rate is not None
+    # Hot keys refreshed shortly before they expire, served up to a minute stale while one
+    # refresh runs (engine/cache/refresh.py): recommendations and artist lookups.
+    ttl = dict(engine.cache.ttl)
+    for name in ("recommendations", "artists"):
+        ttl[name] = msgspec.structs.replace(ttl[name], refresh_ahead=REFRESH_AHEAD, stale_ttl=60.0)
     return msgspec.structs.replace(
         engine,
         rate=msgspec.structs.replace(engine.rate, adaptive=AdaptiveRateConfig()),
         breaker=BreakerConfig(),
+        cache=msgspec.structs.replace(engine.cache, ttl=ttl),
     )
 
 
 #: The tuned profile with the engine's adaptive and resilience features on (each off by
 #: default): the rate learnt from the upstream's answers instead of a fixed budget; a circuit
 #: breaker per endpoint (the defaults of BreakerConfig: open at 50 % failures over 60 s, at least
-#: 10 calls; 30 s cool-down; 3 probes).
+#: 10 calls; 30 s cool-down; 3 probes); recommendations and artists refreshed before they expire
+#: (XFetch, beta 1) and served up to 60 s stale while one refresh runs (or the circuit is open).
 ADAPTIVE = msgspec.structs.replace(TUNED, engine=_adaptive_engine())
 
 PROFILES: dict[str, ClientConfig] = {"tuned": TUNED, "original": ORIGINAL, "adaptive": ADAPTIVE}

@@ -16,9 +16,10 @@ import msgspec
 from simulator import RequestRecord
 from simulator.replay.audit import EVIDENCE
 from simulator.replay.floor import budget_utilisation as _utilisation
+from simulator.replay.hotkeys import hot_key_summary, refreshes_ahead
 from simulator.replay.outage import breaker_summary
 from simulator.replay.runner import RunResult
-from simulator.replay.scenario import Bound, BreakerExpect, WindowExpect
+from simulator.replay.scenario import Bound, BreakerExpect, HotKeysExpect, WindowExpect
 
 __all__ = ["Check", "budget_utilisation", "check_all", "floor_ratio", "peak_window", "percentile"]
 
@@ -73,6 +74,8 @@ def check_all(run: RunResult) -> list[Check]:
         checks.append(_budget(run, expect.budget_utilisation))
     if expect.breaker is not None:
         checks += _breaker(run, expect.breaker)
+    if expect.hot_keys is not None and refreshes_ahead(run):
+        checks += _hot_keys(run, expect.hot_keys)
     # Always checked: a replay whose generations failed must not pass by saying nothing about
     # failures; a scenario that means to show them says so (``failed = { min = 1 }``).
     failed = run.failed
@@ -162,6 +165,27 @@ def _budget(run: RunResult, bound: Bound) -> Check:
     if share is None:
         return Check(name, bound.min is None, "n/a (nothing waited)", bound.describe())
     return Check(name, bound.holds(share), f"{share:.1%}", bound.describe())
+
+
+def _hot_keys(run: RunResult, expect: HotKeysExpect) -> list[Check]:
+    summary = hot_key_summary(run)
+    assert summary is not None  # the scenario asks for the figures
+    checks = []
+    if expect.expiry_miss_burst is not None:
+        checks.append(
+            _bounded(
+                "callers on the miss path at an expiry",
+                summary.expiry_miss_burst,
+                expect.expiry_miss_burst,
+            )
+        )
+    if expect.stale_served is not None:
+        checks.append(_bounded("stale answers", summary.stale_served, expect.stale_served))
+    latencies = run.request_latencies
+    for name, limit in sorted(expect.request_latency.items()):
+        value = latencies[-1] if name == "max" and latencies else percentile(latencies, name)
+        checks.append(_bounded(f"raw call latency {name} (s)", value, Bound(max=limit)))
+    return checks
 
 
 def _breaker(run: RunResult, expect: BreakerExpect) -> list[Check]:

@@ -24,6 +24,7 @@ from simulator.replay.checks import (
     rate_limited,
 )
 from simulator.replay.floor import calls_by_group
+from simulator.replay.hotkeys import HotKeySummary, hot_key_lines, hot_key_summary
 from simulator.replay.outage import BreakerSummary, breaker_lines, breaker_summary
 from simulator.replay.runner import RunResult
 
@@ -90,6 +91,9 @@ class Metrics(msgspec.Struct, frozen=True, omit_defaults=True):
     """Seconds during which work waited for the rate budget (summed over distinct budgets)."""
     virtual_seconds: float
     breaker: BreakerSummary | None = None
+    hot_keys: HotKeySummary | None = None
+    """Hot keys across their expiries (simulator/replay/hotkeys.py); absent unless the
+    scenario asks (``[expect.hot_keys]``)."""
     """The circuit breakers and the outage (simulator/replay/outage.py); absent unless the
     engine has a breaker or the scenario judges one."""
 
@@ -176,6 +180,7 @@ def metrics(run: RunResult) -> Metrics:
         budget_busy_seconds=_r(sum(s.engine.rate.busy_time for s in budgets)),
         virtual_seconds=_r(run.finished_at),
         breaker=breaker_summary(run),
+        hot_keys=hot_key_summary(run),
     )
 
 
@@ -227,6 +232,8 @@ def print_report(report: Report, console: Console, *, wall_seconds: float | None
         )
     )
     for line in breaker_lines(m.breaker):
+        console.print(f"  {line}")
+    for line in hot_key_lines(m.hot_keys):
         console.print(f"  {line}")
 
 

@@ -76,18 +76,30 @@ class RunResult(msgspec.Struct):
     """Every instance's lookups, folded into the fewest requests that serve them."""
     finished_at: float
     timed_out: bool
+    request_latencies: list[float] = []
+    """Seconds each raw call (``kind = "requests"``) that succeeded took, sorted."""
 
 
 class _Tally:
     """The outcomes folded as arrivals finish, and the progress calls, throttled."""
 
-    __slots__ = ("completed", "failed", "horizon", "latencies", "next_tick", "progress", "started")
+    __slots__ = (
+        "completed",
+        "failed",
+        "horizon",
+        "latencies",
+        "next_tick",
+        "progress",
+        "requests",
+        "started",
+    )
 
     def __init__(self, horizon: float, progress: ProgressCallback | None) -> None:
         self.started = 0
         self.completed = 0
         self.failed = 0
         self.latencies: list[float] = []
+        self.requests: list[float] = []
         self.horizon = horizon
         self.progress = progress
         self.next_tick = 0.0
@@ -98,6 +110,8 @@ class _Tally:
             self.failed += 1
         elif kind == "playlist":
             self.latencies.append(finished - started)
+        else:
+            self.requests.append(finished - started)
         self.tick(finished)
 
     def tick(self, now: float) -> None:
@@ -234,6 +248,7 @@ async def _replay(
         floor=floor,
         finished_at=finished_at,
         timed_out=guard.cancelled_caught,
+        request_latencies=sorted(tally.requests),
     )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "Bound",
     "Burst",
     "Expect",
+    "HotKeysExpect",
     "Instances",
     "PlaylistStream",
     "Poisson",
@@ -212,6 +213,20 @@ class BreakerExpect(_Spec, kw_only=True):
     """Mean seconds from an upstream call to its error, over the calls that failed."""
 
 
+class HotKeysExpect(_Spec, kw_only=True):
+    """Hot keys across their expiries (simulator/replay/hotkeys.py): the figures are reported
+    under every profile, the bounds judged only when the engine refreshes some namespace
+    ahead (a compared profile that does not shows its figures unjudged)."""
+
+    expiry_miss_burst: Bound | None = None
+    """The most callers on the miss path for one key at once while its fetch replaced an
+    expired value."""
+    stale_served: Bound | None = None
+    """Lookups answered by a value past its expiry while one refresh ran."""
+    request_latency: dict[Literal["p50", "p95", "p99", "max"], Positive] = {}
+    """Maximum latency percentiles of the raw calls (``kind = "requests"``), seconds."""
+
+
 class Expect(_Spec, kw_only=True):
     max_in_window: list[WindowExpect] = []
     min_spacing: NonNegative | None = None
@@ -242,6 +257,9 @@ class Expect(_Spec, kw_only=True):
     budget_utilisation: Bound | None = None
     """Share (0..1) of the grants the rate budget allowed while work waited that it made."""
     breaker: BreakerExpect | None = None
+    hot_keys: HotKeysExpect | None = None
+    """Hot keys across their expiries: the callers on the miss path at once, stale answers and
+    the raw calls' latency (judged when the engine refreshes ahead)."""
     """What the circuit breakers show in an outage (judged when the engine has a breaker)."""
 
 
