@@ -31,6 +31,7 @@ from engine.limits import (
     RateLimiterStats,
     UpstreamGate,
 )
+from engine.limits.priority import Priority
 from engine.limits.protocol import RateLimiting
 from engine.retry import RateLimited, Retryable, RetryConfig, RetryPolicy, retrying
 from engine.shared.store import RedisStoreStats
@@ -141,8 +142,9 @@ class Engine:
     Namespaces with ``refresh_ahead`` are refreshed shortly before they expire in the engine's
     background task group (closed first when the block ends). A refresh's fetch runs with
     :func:`engine.cache.refresh.fetch_priority` ``"background"`` (a miss's: ``"interactive"``),
-    readable in :meth:`upstream` and the fetch; until the rate limiter has priority classes,
-    both go through the same line.
+    readable in :meth:`upstream` and the fetch. With ``RateLimitConfig.background_share`` the
+    rate limiter's line puts such background requests behind interactive ones, within a
+    bounded share (:mod:`engine.limits.priority`); without it, both go through one line.
     """
 
     def __init__(
@@ -294,9 +296,19 @@ class Engine:
         )
 
     async def upstream(
-        self, key: str, fetch: Callable[[], Awaitable[T]], *, endpoint: str | None = None
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[T]],
+        *,
+        endpoint: str | None = None,
+        priority: Priority | None = None,
     ) -> T:
         """``await fetch()`` through the gate, with retries; ``key`` names it for jitter.
+
+        ``priority``: the call's class in the rate limiter's line, ``"interactive"`` (someone
+        waits for it) or ``"background"`` (pre-warming, a refresh); by default
+        :func:`engine.cache.refresh.fetch_priority` (``"background"`` inside a refresh ahead).
+        It orders the line only with ``RateLimitConfig.background_share``.
 
         ``endpoint`` names the circuit the call goes through when the engine has a breaker
         (``EngineConfig.breaker``; calls that name none share one circuit, ``"upstream"``).
@@ -331,12 +343,12 @@ class Engine:
 
         async def attempt() -> T:
             if breakers is None:
-                async with gate.request(key=key, first=first):
+                async with gate.request(key=key, first=first, priority=priority):
                     return await send()
             # Refused at once while the circuit refuses (no grant spent); asked again once
             # granted, since the circuit may have opened while the attempt waited in line.
             breakers.check(endpoint)
-            async with gate.request(key=key, first=first):
+            async with gate.request(key=key, first=first, priority=priority):
                 with breakers.attempt(endpoint):
                     return await send()
 

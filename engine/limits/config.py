@@ -64,6 +64,12 @@ class RateLimitConfig(Config):
     scheduling, which differs between asyncio and trio. Waiting a microsecond lets them all
     arrive, then they are served in the order of their keys (the turnstile in
     :mod:`engine.limits.rate`), so a replay is the same on every event loop."""
+    background_share: Annotated[float, msgspec.Meta(gt=0, le=0.5)] | None = None
+    """Priority classes (:mod:`engine.limits.priority`), off with ``None`` (the default: one
+    first-come, first-served line). When set, interactive requests go before background ones
+    (refreshes ahead, pre-warming), first come, first served within a class, and while both
+    wait, background gets this share of the grants (one in every ``round(1 / share)``), so it
+    never starves. At most 0.5."""
 
     def validate(self) -> None:
         windows = [rule.window for rule in self.rules]

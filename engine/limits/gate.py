@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from engine.cache.refresh import FETCH_PRIORITY
 from engine.limits.capacity import ConcurrencyLimiter
+from engine.limits.priority import Priority
 from engine.limits.protocol import RateLimiting
 
 __all__ = ["UpstreamGate"]
@@ -32,11 +34,26 @@ class UpstreamGate:
 
     @asynccontextmanager
     async def request(
-        self, *, deadline: float | None = None, key: str = "", first: bool = False
+        self,
+        *,
+        deadline: float | None = None,
+        key: str = "",
+        first: bool = False,
+        priority: Priority | None = None,
     ) -> AsyncIterator[float]:
         """Hold a rate grant and a slot for the block; yields the grant time. ``key`` orders
         simultaneous requests; ``first`` puts the request at the head of the rate limiter's line
-        (see :class:`~engine.limits.rate.RateLimiter`)."""
-        granted = await self.rate.acquire(deadline=deadline, key=key, first=first)
+        (see :class:`~engine.limits.rate.RateLimiter`). ``priority`` is the request's class in
+        the rate limiter's line (:mod:`engine.limits.priority`; default: the
+        :data:`~engine.cache.refresh.FETCH_PRIORITY` already set); it travels to the limiter in
+        that context variable, which every limiter of the engine reads."""
+        if priority is None:
+            granted = await self.rate.acquire(deadline=deadline, key=key, first=first)
+        else:
+            token = FETCH_PRIORITY.set(priority)
+            try:
+                granted = await self.rate.acquire(deadline=deadline, key=key, first=first)
+            finally:
+                FETCH_PRIORITY.reset(token)
         async with self.concurrency.slot():
             yield granted

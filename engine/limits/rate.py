@@ -9,10 +9,12 @@ from collections import deque
 import anyio
 import msgspec
 
+from engine.cache.refresh import fetch_priority
 from engine.clock import Clock
 from engine.errors import EngineError
 from engine.limits.adaptive import AdaptiveRate
 from engine.limits.config import RateLimitConfig
+from engine.limits.priority import BACKGROUND, INTERACTIVE, Priority, PriorityShare
 from engine.limits.schedule import MAX_PAUSE, RateSchedule
 
 __all__ = ["RateLimitTimeout", "RateLimiter", "RateLimiterStats", "checked_pause", "turnstile"]
@@ -58,13 +60,23 @@ class RateLimiterStats(msgspec.Struct, frozen=True):
     """With an adaptive rate: the current share of the configured budget."""
     adaptive_decreases: int = 0
     """With an adaptive rate: the decreases 429s caused."""
+    background_grants: int = 0
+    """Grants to background requests (``granted - background_grants`` went to interactive
+    ones); counted whether or not the line orders by class."""
+    contended_grants: int = 0
+    """With priority classes (``RateLimitConfig.background_share``): grants made while
+    interactive and background requests both waited."""
+    background_ahead: int = 0
+    """Of those, the grants that went to background: its share in use (at most one in every
+    ``round(1 / background_share)``)."""
 
 
 class _Waiter:
-    __slots__ = ("order", "wake")
+    __slots__ = ("order", "priority", "wake")
 
-    def __init__(self, order: tuple[int, float, str, int]) -> None:
+    def __init__(self, order: tuple[int, int, float, str, int], priority: Priority) -> None:
         self.order = order
+        self.priority = priority
         self.wake = anyio.Event()
 
     def __lt__(self, other: _Waiter) -> bool:
@@ -83,6 +95,12 @@ class RateLimiter:
       to go ``first`` (the retry of a request the upstream answered 429) is served before every
       waiter that did not, the head of the line included, so that when a pause ends the request
       that caused it goes out before the requests that queued behind it.
+    - With ``RateLimitConfig.background_share`` (priority classes, off by default), the line is
+      ordered by ``(first, class, arrival, key)``: interactive requests before background ones,
+      and while both wait, one grant in every ``round(1 / share)`` goes to background (decided
+      by :class:`engine.limits.priority.PriorityShare`). A request's class is the ``priority``
+      argument, else :func:`engine.cache.refresh.fetch_priority` (the context variable a
+      refresh ahead sets). Without it, every request is in one class: first come, first served.
     - With ``settle > 0`` (a config field replays set), a grant waits until ``settle`` seconds
       after its request: in virtual time every request made at the same instant has then
       joined the line, so which one goes first depends on keys alone, on asyncio and on trio.
@@ -101,7 +119,11 @@ class RateLimiter:
         )
         self._sent: deque[float] = deque()  # with an adaptive rate: the grants of a window
         """The rate learnt from the upstream's answers (``RateLimitConfig.adaptive``), or None."""
-        self._queue: list[_Waiter] = []  # sorted by (not first, arrival, key, sequence)
+        self._queue: list[_Waiter] = []  # sorted by (not first, class, arrival, key, sequence)
+        share = config.background_share
+        self._share = PriorityShare(share) if share is not None else None
+        self._background_waiting = 0  # background waiters in the line (with classes only)
+        self._background_grants = 0
         self._sequence = 0
         self._settle = self.config.settle
         self._granted = 0
@@ -114,7 +136,12 @@ class RateLimiter:
         self._busy_periods = 0
 
     async def acquire(
-        self, *, deadline: float | None = None, key: str = "", first: bool = False
+        self,
+        *,
+        deadline: float | None = None,
+        key: str = "",
+        first: bool = False,
+        priority: Priority | None = None,
     ) -> float:
         """Wait for a grant and return its time (on ``clock.monotonic()``).
 
@@ -123,20 +150,50 @@ class RateLimiter:
         queue does not sleep towards a grant that would come too late). ``key`` orders requests
         made at the same instant. ``first`` joins the line at its head, behind earlier ``first``
         waiters only (a retry after a 429: it was in line before everyone now waiting).
+        ``priority``: the request's class (default: :func:`~engine.cache.refresh.fetch_priority`,
+        ``"interactive"`` unless set); it orders the line only with
+        ``RateLimitConfig.background_share``.
         """
+        if priority is None:
+            priority = fetch_priority()
         now = self._clock.monotonic()
         if not self._queue and not self._settle and self._schedule.try_grant(now):
             self._granted += 1
+            if priority == BACKGROUND:
+                self._background_grants += 1
+            if self._share is not None and not first:
+                self._share.granted_to(
+                    priority, interactive=priority == INTERACTIVE, background=priority == BACKGROUND
+                )
             if self.adaptive is not None:
                 self._sent.append(now)
             return now
-        return await self._wait_in_line(now, deadline, key, first)
+        return await self._wait_in_line(now, deadline, key, first, priority)
+
+    def _head(self) -> _Waiter:
+        """The waiter the next grant goes to (the line is not empty): the head of the sorted
+        line, unless priority classes give this grant to the first background waiter."""
+        queue = self._queue
+        head = queue[0]
+        share = self._share
+        if share is None or head.order[0] == 0 or not self._background_waiting:
+            return head  # no classes, a retry first, or no background waiting
+        interactive = head.priority == INTERACTIVE  # else only background waits
+        if share.choose(interactive=interactive, background=True) == INTERACTIVE:
+            return head
+        return queue[bisect.bisect_left(queue, (1, 1), key=lambda w: w.order)]
 
     async def _wait_in_line(
-        self, arrived: float, deadline: float | None, key: str, first: bool
+        self,
+        arrived: float,
+        deadline: float | None,
+        key: str,
+        first: bool,
+        priority: Priority = INTERACTIVE,
     ) -> float:
         self._sequence += 1
-        waiter = _Waiter((0 if first else 1, arrived, key, self._sequence))
+        rank = 1 if self._share is not None and priority == BACKGROUND else 0
+        waiter = _Waiter((0 if first else 1, rank, arrived, key, self._sequence), priority)
         queue = self._queue
         if not queue:
             # The stretch of work waiting for the budget starts when the budget could first
@@ -144,10 +201,12 @@ class RateLimiter:
             self._busy_since = max(arrived + self._settle, self._schedule.next_allowed(arrived))
             self._busy_periods += 1
         bisect.insort(queue, waiter)
+        if rank:
+            self._background_waiting += 1
         self._max_queue = max(self._max_queue, len(queue))
         try:
             while True:
-                if queue[0] is not waiter:
+                if self._head() is not waiter:
                     waiter.wake = anyio.Event()
                     if deadline is None:
                         await waiter.wake.wait()
@@ -168,10 +227,11 @@ class RateLimiter:
                 await anyio.sleep(at - now)
             self._schedule.try_grant(now)
         except BaseException:
-            was_head = queue[0] is waiter
             queue.remove(waiter)
-            if was_head and queue:
-                queue[0].wake.set()
+            if rank:
+                self._background_waiting -= 1
+            if queue:
+                self._head().wake.set()  # the same head, or the next one if it was this waiter
             if not queue:
                 spent = self._clock.monotonic() - self._busy_since
                 if spent > 0:
@@ -179,12 +239,23 @@ class RateLimiter:
                 else:  # left before the budget could grant: no stretch of budget time at all
                     self._busy_periods -= 1
             raise
-        del queue[0]
+        if self._share is not None and not first:
+            # No retry waits (it would have been the head), so the line is sorted by class:
+            # interactive requests wait exactly when its head is one.
+            interactive = queue[0].priority == INTERACTIVE
+            self._share.granted_to(
+                priority, interactive=interactive, background=self._background_waiting > 0
+            )
+        queue.remove(waiter)
+        if rank:
+            self._background_waiting -= 1
         if queue:
-            queue[0].wake.set()
+            self._head().wake.set()
         else:
             self._busy_time += max(0.0, now - self._busy_since)
         self._granted += 1
+        if priority == BACKGROUND:
+            self._background_grants += 1
         if self.adaptive is not None:
             self._sent.append(now)
         self._waited += 1
@@ -276,6 +347,9 @@ class RateLimiter:
             busy_grants=self._waited,
             adaptive_scale=None if self.adaptive is None else self.adaptive.scale,
             adaptive_decreases=0 if self.adaptive is None else self.adaptive.decreases,
+            background_grants=self._background_grants,
+            contended_grants=0 if self._share is None else self._share.contended,
+            background_ahead=0 if self._share is None else self._share.background_ahead,
         )
 
     def _busy_open(self) -> float:
