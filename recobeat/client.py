@@ -20,6 +20,7 @@ Guarantees of :class:`RecoBeatClient`:
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -440,6 +441,40 @@ class RecoBeatClient:
         await cache.store_many(
             "ids", {i: found[i].id if i in found else MISSING for i in ids if is_spotify_id(i)}
         )
+
+    async def prewarm(self, spotify_ids: Iterable[str]) -> int:
+        """Fill the ID registry and the audio features of ``spotify_ids`` ahead of need, with
+        spare budget only: every request goes at background priority (behind the requests
+        someone waits for, where the engine's rate limit has priority classes,
+        ``RateLimitConfig.background_share``; without them, in the one line like any other).
+
+        IDs whose features are cached, or that the registry knows to be unknown, are skipped;
+        the rest go through ``GET /v1/audio-features``, 40 IDs a request, one request at a time,
+        each by its ReccoBeats ID where the registry knows it. The requests do not join
+        interactive callers' batches (a caller never waits on a background request); a caller
+        that needs one of these IDs meanwhile fetches it itself. Returns the IDs asked for.
+        """
+        wanted = check_ids(spotify_ids, what="Spotify id")
+        if bad := [i for i in wanted if not is_spotify_id(i)]:
+            raise ValueError(f"not Spotify IDs: {bad[:5]}")
+        cache = self.engine.cache
+        cached = await cache.lookup_many("audio_features", wanted, count=False)
+        rest = [i for i in wanted if i not in cached]
+        registry = await cache.lookup_many("ids", rest, count=False) if rest else {}
+        targets = list(dict.fromkeys(registry.get(i, i) for i in rest))
+        targets = [t for t in targets if t is not MISSING]
+        if targets:
+            known = await cache.lookup_many("audio_features", targets, count=False)
+            targets = [t for t in targets if t not in known]
+        for ids in chunked(targets, MAX_IDS_PER_REQUEST):
+            found = await self.engine.upstream(
+                f"prewarm:audio_features:{','.join(ids)}",
+                functools.partial(self._request_audio_features, ids),
+                endpoint=AUDIO_FEATURES,
+                priority="background",
+            )
+            await self._store_audio_features(ids, found)
+        return len(targets)
 
     # -- artists ------------------------------------------------------------------------------
 
