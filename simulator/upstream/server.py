@@ -18,11 +18,11 @@ reason phrases.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import Awaitable, Callable
 
 import anyio
-import h11
 import hypercorn.protocol
 import sniffio
 from anyio.abc import TaskStatus
@@ -49,15 +49,13 @@ class _PhrasedH11Protocol(H11Protocol):
     has none (hypercorn's own error responses included)."""
 
     async def _send_h11_event(self, event: H11SendableEvent) -> None:
-        if isinstance(event, h11.Response | h11.InformationalResponse) and not event.reason:
-            phrase = reason_phrase(event.status_code)
+        # h11's Response and InformationalResponse, the events with a status line, are frozen
+        # dataclasses (h11 itself is hypercorn's dependency, not ours: no import of it here).
+        status = getattr(event, "status_code", None)
+        if status is not None and not event.reason:  # type: ignore[union-attr]
+            phrase = reason_phrase(status)
             if phrase:
-                event = type(event)(
-                    headers=event.headers,
-                    status_code=event.status_code,
-                    http_version=event.http_version,
-                    reason=phrase,
-                )
+                event = dataclasses.replace(event, reason=phrase.encode("ascii"))  # type: ignore[type-var]
         await super()._send_h11_event(event)
 
 
