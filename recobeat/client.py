@@ -20,7 +20,6 @@ Guarantees of :class:`RecoBeatClient`:
 from __future__ import annotations
 
 import email.utils
-import functools
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -34,6 +33,7 @@ import msgspec
 
 from engine import MISSING, Clock, Engine, Missing, chunked, map_bounded
 from engine.batchflight import BatchFlight
+from engine.cache.refresh import FETCH_PRIORITY
 from engine.coalescing import Coalescer
 from engine.shared import KeyClaims
 from recobeat.config import MAX_IDS_PER_REQUEST, MAX_SEEDS, ClientConfig
@@ -448,33 +448,41 @@ class RecoBeatClient:
         someone waits for, where the engine's rate limit has priority classes,
         ``RateLimitConfig.background_share``; without them, in the one line like any other).
 
-        IDs whose features are cached, or that the registry knows to be unknown, are skipped;
-        the rest go through ``GET /v1/audio-features``, 40 IDs a request, one request at a time,
-        each by its ReccoBeats ID where the registry knows it. The requests do not join
-        interactive callers' batches (a caller never waits on a background request); a caller
-        that needs one of these IDs meanwhile fetches it itself. Returns the IDs asked for.
+        IDs whose features are cached, or that the registry knows to be unknown, are skipped
+        (looked up without counting: these are not lookups anyone needed); the rest go through
+        the audio-features lookups every caller uses (``GET /v1/audio-features``, 40 IDs a
+        request, each ID in flight at most once), one chunk of 40 at a time, each by its
+        ReccoBeats ID where the registry knows it. An interactive caller that needs an ID
+        while its pre-warm request waits in line joins that request, and so waits at
+        background priority (one request at most, granted within the background share).
+        Returns the IDs asked for.
         """
         wanted = check_ids(spotify_ids, what="Spotify id")
         if bad := [i for i in wanted if not is_spotify_id(i)]:
             raise ValueError(f"not Spotify IDs: {bad[:5]}")
         cache = self.engine.cache
-        cached = await cache.lookup_many("audio_features", wanted, count=False)
-        rest = [i for i in wanted if i not in cached]
-        registry = await cache.lookup_many("ids", rest, count=False) if rest else {}
-        targets = list(dict.fromkeys(registry.get(i, i) for i in rest))
-        targets = [t for t in targets if t is not MISSING]
-        if targets:
-            known = await cache.lookup_many("audio_features", targets, count=False)
-            targets = [t for t in targets if t not in known]
-        for ids in chunked(targets, MAX_IDS_PER_REQUEST):
-            found = await self.engine.upstream(
-                f"prewarm:audio_features:{','.join(ids)}",
-                functools.partial(self._request_audio_features, ids),
-                endpoint=AUDIO_FEATURES,
-                priority="background",
-            )
-            await self._store_audio_features(ids, found)
-        return len(targets)
+        lookup = self._lookups["audio_features"]
+        asked = 0
+        for chunk in chunked(wanted, MAX_IDS_PER_REQUEST):
+            # Looked up chunk by chunk: callers may have fetched some meanwhile.
+            cached = await cache.lookup_many("audio_features", chunk, count=False)
+            rest = [i for i in chunk if i not in cached]
+            registry = await cache.lookup_many("ids", rest, count=False) if rest else {}
+            targets = [
+                t for t in dict.fromkeys(registry.get(i, i) for i in rest) if t is not MISSING
+            ]
+            if targets:
+                known = await cache.lookup_many("audio_features", targets, count=False)
+                targets = [t for t in targets if t not in known]
+            if not targets:
+                continue
+            token = FETCH_PRIORITY.set("background")
+            try:
+                await lookup(targets, 1)
+            finally:
+                FETCH_PRIORITY.reset(token)
+            asked += len(targets)
+        return asked
 
     # -- artists ------------------------------------------------------------------------------
 

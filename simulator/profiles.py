@@ -54,6 +54,10 @@ ORIGINAL = ClientConfig(
 )
 
 
+#: The adaptive profile's priority classes: interactive requests before background ones
+#: (refreshes ahead, pre-warming), background one grant in ten while both wait.
+BACKGROUND_SHARE = 0.1
+
 #: XFetch's beta for the adaptive profile's refreshes ahead (1.0 is the paper's optimum).
 REFRESH_AHEAD = 1.0
 
@@ -69,7 +73,9 @@ def _adaptive_engine() -> EngineConfig:
         ttl[name] = msgspec.structs.replace(ttl[name], refresh_ahead=REFRESH_AHEAD, stale_ttl=60.0)
     return msgspec.structs.replace(
         engine,
-        rate=msgspec.structs.replace(engine.rate, adaptive=AdaptiveRateConfig()),
+        rate=msgspec.structs.replace(
+            engine.rate, adaptive=AdaptiveRateConfig(), background_share=BACKGROUND_SHARE
+        ),
         breaker=BreakerConfig(),
         cache=msgspec.structs.replace(engine.cache, ttl=ttl),
     )
@@ -79,7 +85,9 @@ def _adaptive_engine() -> EngineConfig:
 #: default): the rate learnt from the upstream's answers instead of a fixed budget; a circuit
 #: breaker per endpoint (the defaults of BreakerConfig: open at 50 % failures over 60 s, at least
 #: 10 calls; 30 s cool-down; 3 probes); recommendations and artists refreshed before they expire
-#: (XFetch, beta 1) and served up to 60 s stale while one refresh runs (or the circuit is open).
+#: (XFetch, beta 1) and served up to 60 s stale while one refresh runs (or the circuit is open);
+#: priority classes in the rate limiter's line (interactive first, background one grant in ten
+#: while both wait, so refreshes and pre-warming use spare budget and never starve).
 ADAPTIVE = msgspec.structs.replace(TUNED, engine=_adaptive_engine())
 
 PROFILES: dict[str, ClientConfig] = {"tuned": TUNED, "original": ORIGINAL, "adaptive": ADAPTIVE}

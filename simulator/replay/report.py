@@ -26,6 +26,7 @@ from simulator.replay.checks import (
 from simulator.replay.floor import calls_by_group
 from simulator.replay.hotkeys import HotKeySummary, hot_key_lines, hot_key_summary
 from simulator.replay.outage import BreakerSummary, breaker_lines, breaker_summary
+from simulator.replay.prewarm import PrewarmSummary, prewarm_lines, prewarm_summary
 from simulator.replay.runner import RunResult
 
 __all__ = ["LatencySummary", "Metrics", "Report", "build_report", "print_report"]
@@ -90,6 +91,9 @@ class Metrics(msgspec.Struct, frozen=True, omit_defaults=True):
     budget_busy_seconds: float
     """Seconds during which work waited for the rate budget (summed over distinct budgets)."""
     virtual_seconds: float
+    prewarm: PrewarmSummary | None = None
+    """Pre-warming (simulator/replay/prewarm.py): grants per priority class and playlist
+    latency per stream; absent unless the scenario has ``[prewarm]``."""
     breaker: BreakerSummary | None = None
     hot_keys: HotKeySummary | None = None
     """Hot keys across their expiries (simulator/replay/hotkeys.py); absent unless the
@@ -181,6 +185,7 @@ def metrics(run: RunResult) -> Metrics:
         virtual_seconds=_r(run.finished_at),
         breaker=breaker_summary(run),
         hot_keys=hot_key_summary(run),
+        prewarm=prewarm_summary(run),
     )
 
 
@@ -234,6 +239,8 @@ def print_report(report: Report, console: Console, *, wall_seconds: float | None
     for line in breaker_lines(m.breaker):
         console.print(f"  {line}")
     for line in hot_key_lines(m.hot_keys):
+        console.print(f"  {line}")
+    for line in prewarm_lines(m.prewarm):
         console.print(f"  {line}")
 
 

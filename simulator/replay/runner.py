@@ -43,6 +43,7 @@ from simulator import Catalog, CatalogConfig, RecoBeatSimulator, RequestRecord, 
 from simulator.replay.audit import TtlAudit
 from simulator.replay.floor import UpstreamFloor
 from simulator.replay.plans import Arrival, RequestPlan, iter_arrivals
+from simulator.replay.prewarm import prewarm_runs, run_prewarm
 from simulator.replay.progress import ProgressCallback, ReplayProgress
 from simulator.replay.scenario import Scenario
 from simulator.workload import PlaylistPlan, generate_playlist
@@ -78,6 +79,11 @@ class RunResult(msgspec.Struct):
     timed_out: bool
     request_latencies: list[float] = []
     """Seconds each raw call (``kind = "requests"``) that succeeded took, sorted."""
+    stream_latencies: dict[str, list[float]] = {}
+    """With ``[prewarm]``: the seconds each playlist generation that succeeded took, by
+    stream (simulator/replay/prewarm.py); empty otherwise."""
+    prewarmed: int = 0
+    """IDs the ``[prewarm]`` step asked the upstream for."""
 
 
 class _Tally:
@@ -92,6 +98,7 @@ class _Tally:
         "progress",
         "requests",
         "started",
+        "streams",
     )
 
     def __init__(self, horizon: float, progress: ProgressCallback | None) -> None:
@@ -100,6 +107,7 @@ class _Tally:
         self.failed = 0
         self.latencies: list[float] = []
         self.requests: list[float] = []
+        self.streams: dict[str, list[float]] | None = None  # by stream, when asked for
         self.horizon = horizon
         self.progress = progress
         self.next_tick = 0.0
@@ -189,6 +197,10 @@ async def _replay(
         return store, shared_audit, DistributedFlight(twin, store, clock=clock, settings=tier)
 
     tally = _Tally(scenario.horizon, progress)
+    if scenario.prewarm is not None:
+        tally.streams = {}
+    run_profile = profile or str(scenario.engine.get("profile", "tuned"))
+    warmed: list[int] = []
     planned = 0
     clients: list[RecoBeatClient] = []
     with anyio.move_on_after(scenario.horizon) as guard:
@@ -220,6 +232,8 @@ async def _replay(
                     )
                 )
             async with anyio.create_task_group() as tg:
+                if prewarm_runs(scenario, run_profile):
+                    tg.start_soon(run_prewarm, clients, scenario, catalog, warmed)
                 for arrival in arrivals:
                     planned += 1
                     await anyio.sleep_until(arrival.at)
@@ -236,7 +250,7 @@ async def _replay(
     return RunResult(
         scenario=scenario,
         backend=backend,
-        profile=profile or str(scenario.engine.get("profile", "tuned")),
+        profile=run_profile,
         config=config,
         arrivals=planned,
         completed=tally.completed,
@@ -249,6 +263,8 @@ async def _replay(
         finished_at=finished_at,
         timed_out=guard.cancelled_caught,
         request_latencies=sorted(tally.requests),
+        stream_latencies={k: sorted(v) for k, v in sorted((tally.streams or {}).items())},
+        prewarmed=sum(warmed),
     )
 
 
@@ -265,6 +281,9 @@ async def _perform(client: RecoBeatClient, arrival: Arrival, tally: _Tally) -> N
     if isinstance(work, PlaylistPlan):
         result = await generate_playlist(client, work)
         tally.finish("playlist", result.started, result.finished, result.error)
+        if tally.streams is not None and result.error is None:
+            latency = result.finished - result.started
+            tally.streams.setdefault(arrival.stream, []).append(latency)
         return
     started = anyio.current_time()
     error: str | None = None

@@ -27,6 +27,7 @@ __all__ = [
     "Instances",
     "PlaylistStream",
     "Poisson",
+    "Prewarm",
     "Ramp",
     "RequestStream",
     "Scenario",
@@ -263,6 +264,22 @@ class Expect(_Spec, kw_only=True):
     """What the circuit breakers show in an outage (judged when the engine has a breaker)."""
 
 
+# -- pre-warming --------------------------------------------------------------------------------
+
+
+class Prewarm(_Spec, kw_only=True):
+    """Pre-warm the most popular seeds at background priority (simulator/replay/prewarm.py):
+    every instance calls ``RecoBeatClient.prewarm`` at each instant of ``at``."""
+
+    at: list[NonNegative] = msgspec.field(default_factory=lambda: [0.0])
+    seeds: Annotated[int, msgspec.Meta(ge=0)] = 200
+    """The most popular known tracks of the first playlist stream's seed pool, by rank."""
+    unknown: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """The most popular of its unknown IDs (the registry then knows them to be unknown)."""
+    profiles: list[str] = []
+    """The profiles the step runs under (none: every run)."""
+
+
 # -- the scenario -------------------------------------------------------------------------------
 
 _ENGINE_KEYS = frozenset({"rate", "concurrency", "cache", "retry", "attempt_timeout", "breaker"})
@@ -285,10 +302,16 @@ class Scenario(_Spec, kw_only=True):
     expect: Expect = msgspec.field(default_factory=Expect)
     compare: list[str] = []
     """Two profiles (``["tuned", "original"]``) to run the workload under and compare."""
+    prewarm: Prewarm | None = None
+    """Pre-warm the most popular seeds at background priority (off: ``None``)."""
 
     def __post_init__(self) -> None:
         if self.compare and (len(self.compare) != 2 or not set(self.compare) <= set(PROFILES)):
             raise ValueError(f"compare: two of {sorted(PROFILES)}, not {self.compare}")
+        if self.prewarm is not None and (
+            unknown := sorted(set(self.prewarm.profiles) - set(PROFILES))
+        ):
+            raise ValueError(f"prewarm.profiles: unknown {unknown}; known: {sorted(PROFILES)}")
         if not self.workload:
             raise ValueError("workload: at least one stream")
         if not self.backends:
