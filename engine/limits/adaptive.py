@@ -63,6 +63,10 @@ class AdaptiveRate:
         self.decreases = 0
 
     @property
+    def config(self) -> AdaptiveRateConfig:
+        return self._config
+
+    @property
     def base_rate(self) -> float:
         """Requests a second the configured budget sustains (``inf`` without any rule)."""
         rates = [rule.limit / rule.window for rule in self._base.rules]
@@ -106,6 +110,11 @@ class AdaptiveRate:
         self._probing = 0.0
         self._hold_until = now + 2.0 / self.rate
         return changed
+
+    def adopt(self, scale: float) -> bool:
+        """Take ``scale`` as the current one (the shared limiter's, agreed by every instance);
+        whether the rules changed."""
+        return self._set(scale)
 
     def _set(self, scale: float) -> bool:
         config = self._config

@@ -27,7 +27,7 @@ from coredis.tokens import PureToken
 
 from engine.exception_groups import exit_owned
 from engine.redis.config import RedisConfig
-from engine.redis.script import RATE_SCRIPT
+from engine.redis.script import ADAPT_SCRIPT, RATE_SCRIPT
 from engine.shared.backend import RateDecision
 
 __all__ = ["CoredisBackend"]
@@ -62,6 +62,7 @@ class CoredisBackend:
         )
         self._timeout = self.config.command_timeout
         self._rate = self.client.register_script(RATE_SCRIPT)
+        self._adapt = self.client.register_script(ADAPT_SCRIPT)
         self._delete_if_equal = self.client.register_script(_DELETE_IF_EQUAL)
         self._extend_if_equal = self.client.register_script(_EXTEND_IF_EQUAL)
 
@@ -100,6 +101,34 @@ class CoredisBackend:
     async def extend_if_equal(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
         with anyio.fail_after(self._timeout):
             return bool(await self._extend_if_equal(keys=[key], args=[value, ttl_ms]))
+
+    async def rate_adapt(
+        self,
+        key: str,
+        *,
+        now_ms: int | None,
+        increase: float,
+        decrease_to: float | None,
+        floor: float,
+        ceiling: float,
+        hold_ms: int,
+        ttl_ms: int,
+    ) -> float:
+        """The adapted rate's script (:data:`~engine.redis.script.ADAPT_SCRIPT`)."""
+        args: list[Any] = [
+            "" if now_ms is None else now_ms,
+            repr(float(increase)),
+            "" if decrease_to is None else repr(float(decrease_to)),
+            repr(float(floor)),
+            repr(float(ceiling)),
+            hold_ms,
+            ttl_ms,
+        ]
+        with anyio.fail_after(self._timeout):
+            scale = await self._adapt(keys=[key], args=args)
+        if isinstance(scale, bytes):
+            scale = scale.decode()
+        return float(scale)
 
     async def rate_decide(
         self,

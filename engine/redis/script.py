@@ -17,7 +17,7 @@ entry that is not a finite number of milliseconds is dropped), and the next writ
 
 from __future__ import annotations
 
-__all__ = ["RATE_SCRIPT"]
+__all__ = ["ADAPT_SCRIPT", "RATE_SCRIPT"]
 
 RATE_SCRIPT = """
 local now
@@ -156,4 +156,52 @@ if granted == 1 or pause > 0 or changed then
   redis.call('SET', KEYS[1], cjson.encode(state), 'PX', ttl)
 end
 return {granted, at - now, now}
+"""
+
+
+#: The shared adapted rate (:func:`engine.shared.rate_adapt.adapt`, in Redis). ``KEYS[1]`` holds
+#: ``{"scale": s, "hold": ms}`` as JSON; ``ARGV``: ``now_ms`` (``""`` reads ``TIME``), ``increase``,
+#: ``decrease_to`` (``""``: none), ``floor``, ``ceiling``, ``hold_ms``, ``ttl_ms`` (of the key).
+#: Returns the scale as a string (Lua truncates returned floats). A value that is not such JSON is
+#: read as no state.
+ADAPT_SCRIPT = """
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else
+  now = tonumber(ARGV[1])
+end
+local increase = tonumber(ARGV[2])
+local decrease_to = nil
+if ARGV[3] ~= '' then decrease_to = tonumber(ARGV[3]) end
+local floor = tonumber(ARGV[4])
+local ceiling = tonumber(ARGV[5])
+local hold_ms = tonumber(ARGV[6])
+local ttl = tonumber(ARGV[7])
+
+local function finite(v)
+  return type(v) == 'number' and v == v and v > -1e15 and v < 1e15
+end
+local scale = 1.0
+local hold = nil
+local raw = redis.pcall('GET', KEYS[1])
+if type(raw) == 'string' then
+  local ok, value = pcall(cjson.decode, raw)
+  if ok and type(value) == 'table' then
+    if finite(value.scale) then scale = value.scale end
+    if finite(value.hold) then hold = value.hold end
+  end
+end
+scale = math.min(math.max(scale, floor), ceiling)
+if increase > 0 then scale = math.min(scale + increase, ceiling) end
+if decrease_to ~= nil and (hold == nil or now >= hold) then
+  scale = math.max(math.min(scale, decrease_to), floor)
+  hold = now + hold_ms
+end
+local state = {scale = scale}
+if hold ~= nil then state.hold = hold end
+redis.pcall('DEL', KEYS[1])
+redis.call('SET', KEYS[1], cjson.encode(state), 'PX', ttl)
+return string.format('%.17g', scale)
 """

@@ -60,6 +60,23 @@ class SharedBackend(Protocol):
         it did (a lock holder keeping its lock alive)."""
         ...
 
+    async def rate_adapt(
+        self,
+        key: str,
+        *,
+        now_ms: int | None,
+        increase: float,
+        decrease_to: float | None,
+        floor: float,
+        ceiling: float,
+        hold_ms: int,
+        ttl_ms: int,
+    ) -> float:
+        """Apply one instance's changes to the shared adapted rate, atomically; the shared
+        scale after them (see :mod:`engine.shared.rate_adapt`). ``now_ms`` as for
+        :meth:`rate_decide`; ``ttl_ms`` bounds an idle state's life."""
+        ...
+
     async def rate_decide(
         self,
         key: str,

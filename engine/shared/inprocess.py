@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from engine.clock import Clock
 from engine.shared.backend import RateDecision, SharedTierUnavailable
+from engine.shared.rate_adapt import AdaptState, adapt
 from engine.shared.rate_decision import RateState, decide
 
 __all__ = ["InProcessRedis"]
@@ -35,6 +36,7 @@ class InProcessRedis:
         self._clock = clock
         self._values: dict[str, tuple[bytes, float]] = {}  # key -> (value, expires on monotonic)
         self._rates: dict[str, RateState] = {}
+        self._adapts: dict[str, AdaptState] = {}
         self.available = True
 
     def _check(self) -> None:
@@ -57,6 +59,7 @@ class InProcessRedis:
     async def set(self, key: str, value: bytes, *, ttl_ms: int) -> None:
         self._check()
         self._rates.pop(key, None)
+        self._adapts.pop(key, None)
         self._values[key] = (bytes(value), self._clock.monotonic() + ttl_ms / 1000)
 
     async def set_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
@@ -71,6 +74,7 @@ class InProcessRedis:
         for key in keys:
             self._values.pop(key, None)
             self._rates.pop(key, None)
+            self._adapts.pop(key, None)
 
     async def delete_if_equal(self, key: str, value: bytes) -> bool:
         self._check()
@@ -85,6 +89,33 @@ class InProcessRedis:
             return False
         self._values[key] = (value, self._clock.monotonic() + ttl_ms / 1000)
         return True
+
+    async def rate_adapt(
+        self,
+        key: str,
+        *,
+        now_ms: int | None,
+        increase: float,
+        decrease_to: float | None,
+        floor: float,
+        ceiling: float,
+        hold_ms: int,
+        ttl_ms: int,
+    ) -> float:
+        self._check()
+        state = self._adapts.get(key)
+        if state is None:
+            self._values.pop(key, None)  # a value there is no state: the script replaces it
+            state = self._adapts[key] = AdaptState()
+        return adapt(
+            state,
+            now_ms=math.floor(self._clock.wall() * 1000) if now_ms is None else now_ms,
+            increase=increase,
+            decrease_to=decrease_to,
+            floor=floor,
+            ceiling=ceiling,
+            hold_ms=hold_ms,
+        )
 
     async def rate_decide(
         self,
@@ -117,10 +148,12 @@ class InProcessRedis:
         not persist would (tests restart the twin with it)."""
         self._values.clear()
         self._rates.clear()
+        self._adapts.clear()
 
     def raw_set(self, key: str, value: bytes, *, ttl_ms: int = 60_000) -> None:
         """Write ``value`` as is (tests write garbage with it, as with a raw Redis client)."""
         self._rates.pop(key, None)
+        self._adapts.pop(key, None)
         self._values[key] = (bytes(value), self._clock.monotonic() + ttl_ms / 1000)
 
     def __repr__(self) -> str:

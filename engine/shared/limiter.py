@@ -49,6 +49,7 @@ from collections.abc import Callable
 import anyio
 
 from engine.clock import Clock
+from engine.limits.adaptive import AdaptiveRate
 from engine.limits.config import RateLimitConfig, WindowRule
 from engine.limits.line import Line
 from engine.limits.rate import RateLimiterStats, RateLimitTimeout, checked_pause, turnstile
@@ -127,9 +128,18 @@ class RedisRateLimiter:
         self._longest = max(
             [rule.window for rule in self.config.rules] + [self.config.min_interval]
         )
+        # The adapted rate (RateLimitConfig.adaptive): this instance's AIMD core, whose changes
+        # go to the shared scale with the next call, and which adopts the shared scale back.
+        adaptive = config.adaptive
+        self.adaptive = AdaptiveRate(adaptive, config) if adaptive is not None else None
+        self._adapt_key = f"{self.key}:adapt"
+        self._pending_increase = 0.0
+        self._pending_decrease: float | None = None
+        self._adapted_at = -math.inf
+        ceiling = adaptive.ceiling if adaptive is not None else 1.0
         # This instance's latest grants, enough for every rule (the script trims its logs alike).
         self._grants: deque[_Grant] = deque(
-            maxlen=max([rule.limit for rule in self.config.rules] + [1])
+            maxlen=max([math.ceil(rule.limit * ceiling) for rule in self.config.rules] + [1])
         )
         # What the instance may grant on its own: the share's rules over every grant it made
         # (shared ones included, each recorded here too), and the local pause.
@@ -250,6 +260,8 @@ class RedisRateLimiter:
         return RateLimitTimeout.next_at(next_allowed)
 
     async def _decide(self, now: float) -> RateDecision:
+        if self.adaptive is not None:
+            await self._adapt(now)
         pause_until = self._pause_until
         pause_ms = 0 if pause_until is None else max(0, math.ceil((pause_until - now) * 1000))
         # The grants of the current windows: the shared ones the state may have lost (Redis
@@ -297,8 +309,51 @@ class RedisRateLimiter:
         )
 
     def observe(self, *, rate_limited: bool) -> None:
-        """The upstream answered a granted request. The shared budget does not adapt (yet):
-        ``RateLimitConfig.adaptive`` is refused for it at construction."""
+        """The upstream answered a granted request: 429 (``rate_limited``) or not. With
+        ``RateLimitConfig.adaptive`` this instance's core learns from it and the change goes
+        to the shared scale with the next call (see :mod:`engine.shared.rate_adapt`)."""
+        core = self.adaptive
+        if core is None:
+            return
+        before = core.scale
+        if rate_limited:
+            if core.on_rate_limited(self._clock.monotonic()):
+                pending = self._pending_decrease
+                self._pending_decrease = core.scale if pending is None else min(pending, core.scale)
+        elif core.on_success(waiting=self._pending > 0):
+            self._pending_increase += core.scale - before
+
+    async def _adapt(self, now: float) -> None:
+        """Send this instance's pending changes to the shared scale and adopt the answer: when a
+        decrease is pending, else at most once a second."""
+        core = self.adaptive
+        assert core is not None
+        if self._pending_decrease is None and now - self._adapted_at < 1.0:
+            return
+        config = core.config
+        increase, decrease = self._pending_increase, self._pending_decrease
+        scale = await self.backend.rate_adapt(
+            self._adapt_key,
+            now_ms=None
+            if self.settings.time_source == "server"
+            else math.floor(self._clock.wall() * 1000),
+            increase=increase,
+            decrease_to=decrease,
+            floor=config.floor,
+            ceiling=config.ceiling,
+            hold_ms=math.ceil(2000 / core.rate) if core.rate > 0 else 1000,
+            ttl_ms=math.ceil(max(self._longest, 60.0) * 1000 * 10),
+        )
+        self._pending_increase -= increase
+        if self._pending_decrease == decrease:
+            self._pending_decrease = None
+        self._adapted_at = now
+        core.adopt(scale)
+        limits, interval = core.rules
+        self._rules = tuple(
+            (limit, window_ms) for limit, (_, window_ms) in zip(limits, self._rules, strict=True)
+        )
+        self._min_interval_ms = math.ceil(interval * 1000)
 
     def pause(self, seconds: float) -> None:
         """Make no grant for ``seconds`` from now, here at once and everywhere from the next
@@ -325,6 +380,8 @@ class RedisRateLimiter:
             busy_time=self._busy_time + self._busy_open(),
             busy_periods=self._busy_periods,
             busy_grants=self._shared_grants + self._fallback_grants,
+            adaptive_scale=None if self.adaptive is None else self.adaptive.scale,
+            adaptive_decreases=0 if self.adaptive is None else self.adaptive.decreases,
             shared_grants=self._shared_grants,
             fallback_grants=self._fallback_grants,
             errors=self._latency.errors,

@@ -18,8 +18,15 @@ from simulator.replay.audit import EVIDENCE
 from simulator.replay.floor import budget_utilisation as _utilisation
 from simulator.replay.hotkeys import hot_key_summary, refreshes_ahead
 from simulator.replay.outage import breaker_summary
+from simulator.replay.phases import PhaseFigures, phase_figures
 from simulator.replay.runner import RunResult
-from simulator.replay.scenario import Bound, BreakerExpect, HotKeysExpect, WindowExpect
+from simulator.replay.scenario import (
+    Bound,
+    BreakerExpect,
+    HotKeysExpect,
+    PhasesExpect,
+    WindowExpect,
+)
 
 __all__ = ["Check", "budget_utilisation", "check_all", "floor_ratio", "peak_window", "percentile"]
 
@@ -38,6 +45,8 @@ class Check(msgspec.Struct, frozen=True):
 def check_all(run: RunResult) -> list[Check]:
     expect = run.scenario.expect
     checks = [_finished(run)]
+    if expect.profiles and run.profile not in expect.profiles:
+        return checks  # shown for comparison only
     checks += [_window(run, rule) for rule in expect.max_in_window]
     if expect.min_spacing is not None:
         checks.append(_spacing(run, expect.min_spacing))
@@ -76,6 +85,8 @@ def check_all(run: RunResult) -> list[Check]:
         checks += _breaker(run, expect.breaker)
     if expect.hot_keys is not None and refreshes_ahead(run):
         checks += _hot_keys(run, expect.hot_keys)
+    if expect.phases is not None:
+        checks += _phases(run, expect.phases)
     # Always checked: a replay whose generations failed must not pass by saying nothing about
     # failures; a scenario that means to show them says so (``failed = { min = 1 }``).
     failed = run.failed
@@ -165,6 +176,42 @@ def _budget(run: RunResult, bound: Bound) -> Check:
     if share is None:
         return Check(name, bound.min is None, "n/a (nothing waited)", bound.describe())
     return Check(name, bound.holds(share), f"{share:.1%}", bound.describe())
+
+
+def phases_of(run: RunResult) -> list[PhaseFigures]:
+    """The run's figures per phase of the upstream's limit (none unless the scenario judges
+    phases or its upstream has some)."""
+    scenario = run.scenario
+    config = scenario.upstream.rate_limit
+    if scenario.expect.phases is None and not config.phases:
+        return []
+    settle = scenario.expect.phases.settle if scenario.expect.phases is not None else 0.0
+    return phase_figures(run.log, config, end=scenario.duration, settle=settle)
+
+
+def _phases(run: RunResult, expect: PhasesExpect) -> list[Check]:
+    checks = []
+    for phase in phases_of(run):
+        name = f"true limit {phase.limit}/{phase.window:g} s, {phase.judged_from:g}-{phase.end:g} s"
+        if expect.used is not None:
+            checks.append(
+                Check(
+                    f"{name}: used",
+                    phase.used >= expect.used,
+                    f"{phase.used:.1%} ({phase.admitted} admitted)",
+                    f">= {expect.used:.0%}",
+                )
+            )
+        if expect.refused is not None:
+            checks.append(
+                Check(
+                    f"{name}: answered 429",
+                    phase.refused_share <= expect.refused,
+                    f"{phase.refused_share:.2%} ({phase.refused})",
+                    f"<= {expect.refused:.0%}",
+                )
+            )
+    return checks
 
 
 def _hot_keys(run: RunResult, expect: HotKeysExpect) -> list[Check]:

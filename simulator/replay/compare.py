@@ -112,6 +112,15 @@ def compare(baseline: Report, candidate: Report) -> Comparison:
             unit="seconds",
         ),
     ]
+    for pb, pc in zip(b.phases, c.phases, strict=True):
+        span = f"true limit {pb.limit}/{pb.window:g} s, {pb.judged_from:g}-{pb.end:g} s"
+        figures.append(_figure(f"{span}: used", pb.used, pc.used, unit="share", better="higher"))
+        figures.append(
+            _figure(f"{span}: answered 429", pb.refused_share, pc.refused_share, unit="share")
+        )
+    if baseline.profile != "original":
+        # The note's claims are about its tuned values against its original ones.
+        figures = [msgspec.structs.replace(f, claim="") for f in figures]
     return Comparison(
         baseline.scenario, baseline.backend, baseline.profile, candidate.profile, figures
     )
@@ -143,14 +152,13 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     table.add_column(comparison.baseline, justify="right")
     table.add_column(comparison.candidate, justify="right")
     table.add_column(f"change ({comparison.candidate})", justify="right")
-    table.add_column("the note claims")
+    claims = any(f.claim for f in comparison.figures)
+    if claims:
+        table.add_column("the note claims")
     for f in comparison.figures:
-        table.add_row(
-            f.name,
-            f.better,
-            _value(f.baseline, f.unit),
-            _value(f.candidate, f.unit),
-            _change(f),
-            f.claim,
-        )
+        cells = [f.name, f.better, _value(f.baseline, f.unit), _value(f.candidate, f.unit)]
+        cells.append(_change(f))
+        if claims:
+            cells.append(f.claim)
+        table.add_row(*cells)
     console.print(table)

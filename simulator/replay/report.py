@@ -21,11 +21,13 @@ from simulator.replay.checks import (
     floor_ratio,
     peak_window,
     percentile,
+    phases_of,
     rate_limited,
 )
 from simulator.replay.floor import calls_by_group
 from simulator.replay.hotkeys import HotKeySummary, hot_key_lines, hot_key_summary
 from simulator.replay.outage import BreakerSummary, breaker_lines, breaker_summary
+from simulator.replay.phases import PhaseFigures
 from simulator.replay.prewarm import PrewarmSummary, prewarm_lines, prewarm_summary
 from simulator.replay.runner import RunResult
 
@@ -100,6 +102,9 @@ class Metrics(msgspec.Struct, frozen=True, omit_defaults=True):
     scenario asks (``[expect.hot_keys]``)."""
     """The circuit breakers and the outage (simulator/replay/outage.py); absent unless the
     engine has a breaker or the scenario judges one."""
+    phases: list[PhaseFigures] = []
+    """Per phase of the upstream's limit, the share used and refused (simulator/replay/
+    phases.py); empty unless the scenario judges phases or its upstream has some."""
 
 
 class Report(msgspec.Struct, frozen=True):
@@ -186,6 +191,7 @@ def metrics(run: RunResult) -> Metrics:
         breaker=breaker_summary(run),
         hot_keys=hot_key_summary(run),
         prewarm=prewarm_summary(run),
+        phases=phases_of(run),
     )
 
 
@@ -226,7 +232,8 @@ def print_report(report: Report, console: Console, *, wall_seconds: float | None
         f"  cache hit rates: {rates or 'n/a'}\n"
         f"  {_floor_line(m)}\n"
         f"  {_budget_line(m)}\n"
-        f"  playlist latency p50 {lat.p50:.2f} s, p95 {lat.p95:.2f} s, p99 {lat.p99:.2f} s "
+        + "".join(f"  {line}\n" for line in _phase_lines(m))
+        + f"  playlist latency p50 {lat.p50:.2f} s, p95 {lat.p95:.2f} s, p99 {lat.p99:.2f} s "
         f"(n={lat.count}); peak concurrency {m.peak_concurrency}\n"
         f"  busiest 60 s of one client: {m.peak_sent_per_minute} sent, "
         f"{m.peak_requests_per_minute} arrived at the upstream"
@@ -262,6 +269,15 @@ def _floor_line(m: Metrics) -> str:
             + ")"
         )
     return line + f", from {m.lookups} lookups"
+
+
+def _phase_lines(m: Metrics) -> list[str]:
+    """One line per phase of the upstream's limit: the share used and refused."""
+    return [
+        f"true limit {p.limit}/{p.window:g} s ({p.judged_from:g}-{p.end:g} s): "
+        f"{p.used:.0%} used, {p.refused_share:.2%} answered 429"
+        for p in m.phases
+    ]
 
 
 def _budget_line(m: Metrics) -> str:

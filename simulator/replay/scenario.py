@@ -197,6 +197,18 @@ class WindowExpect(_Spec, kw_only=True):
     at: Literal["arrival", "sent"] = "arrival"
 
 
+class PhasesExpect(_Spec, kw_only=True):
+    """How much of the upstream's true limit each phase used, and how little it was told 429
+    (see simulator/replay/phases.py), judged from ``settle`` seconds after each phase's start
+    (the time allowed to learn a limit)."""
+
+    settle: NonNegative = 0.0
+    used: Share | None = None
+    """Minimum share of the true limit admitted (keep demand above every phase's limit)."""
+    refused: Share | None = None
+    """Maximum share of requests answered 429."""
+
+
 class BreakerExpect(_Spec, kw_only=True):
     """Bounds on what the circuit breakers show (simulator/replay/outage.py), judged only when
     the run's engine has a breaker: a compared profile without one shows its figures unjudged."""
@@ -229,6 +241,10 @@ class HotKeysExpect(_Spec, kw_only=True):
 
 
 class Expect(_Spec, kw_only=True):
+    profiles: list[str] = []
+    """The profiles these expectations judge (none: every run). A ``compare`` run under another
+    profile is shown beside them, judged only on finishing (e.g. the fixed budget beside the
+    adaptive one, which is expected to miss the adaptive targets)."""
     max_in_window: list[WindowExpect] = []
     min_spacing: NonNegative | None = None
     """Seconds between consecutive requests an instance sends."""
@@ -262,6 +278,8 @@ class Expect(_Spec, kw_only=True):
     """Hot keys across their expiries: the callers on the miss path at once, stale answers and
     the raw calls' latency (judged when the engine refreshes ahead)."""
     """What the circuit breakers show in an outage (judged when the engine has a breaker)."""
+    phases: PhasesExpect | None = None
+    """Per phase of the upstream's limit: the share used and the share refused."""
 
 
 # -- pre-warming --------------------------------------------------------------------------------
@@ -308,6 +326,8 @@ class Scenario(_Spec, kw_only=True):
     def __post_init__(self) -> None:
         if self.compare and (len(self.compare) != 2 or not set(self.compare) <= set(PROFILES)):
             raise ValueError(f"compare: two of {sorted(PROFILES)}, not {self.compare}")
+        if unknown := sorted(set(self.expect.profiles) - set(PROFILES)):
+            raise ValueError(f"expect.profiles: unknown {unknown}; known: {sorted(PROFILES)}")
         if self.prewarm is not None and (
             unknown := sorted(set(self.prewarm.profiles) - set(PROFILES))
         ):

@@ -16,6 +16,7 @@ from engine.config import ConfigError
 from engine.limits import RateLimitConfig, RateLimiter, RateSchedule, WindowRule
 from engine.limits.adaptive import AdaptiveRate
 from engine.limits.config import AdaptiveRateConfig
+from engine.shared import InProcessRedis, RedisRateLimiter, SharedTierConfig
 
 BUDGET = RateLimitConfig(rules=(WindowRule(limit=80, window=60),), min_interval=0.75)
 ADAPTIVE = AdaptiveRateConfig()  # floor 0.25, ceiling 2.0, decrease 0.9, increase 0.75
@@ -213,3 +214,49 @@ async def test_the_limiter_follows_a_limit_that_changes() -> None:
         used, refused = phase_figures(upstream, begin + 600, end, limit)
         assert used >= 0.9, (limit, used)
         assert refused < 0.01, (limit, refused)
+
+
+@pytest.mark.anyio
+async def test_instances_sharing_a_budget_learn_the_limit_as_one() -> None:
+    """Two instances, one budget, one upstream client admitting 50 a minute: they agree on one
+    scale and together use at least 90 % of the limit. Each sends its changes at most a second
+    late, so a few more requests draw a 429 than with one limiter: under 1.5 %."""
+    clock = VirtualClock()
+    twin = InProcessRedis(clock=clock)
+    settings = SharedTierConfig(time_source="client")
+    limiters = [
+        RedisRateLimiter(
+            twin,
+            RateLimitConfig(
+                rules=BUDGET.rules, min_interval=BUDGET.min_interval, adaptive=ADAPTIVE
+            ),
+            clock=clock,
+            name="shared",
+            settings=settings,
+        )
+        for _ in range(2)
+    ]
+    start = anyio.current_time()
+    upstream = Upstream([(start, 50)])
+    until = start + 2400
+
+    async def caller(limiter: RedisRateLimiter) -> None:
+        while anyio.current_time() < until:
+            await limiter.acquire()
+            await anyio.sleep(0.1)
+            if upstream.answer(anyio.current_time()):
+                limiter.observe(rate_limited=False)
+            else:
+                limiter.observe(rate_limited=True)
+                limiter.pause(1.0)
+
+    async with anyio.create_task_group() as tg:
+        for limiter in limiters:
+            for _ in range(4):
+                tg.start_soon(caller, limiter)
+    used, refused = phase_figures(upstream, start + 600, until, 50)
+    assert used >= 0.9, used
+    assert refused < 0.015, refused
+    scales = [limiter.stats().adaptive_scale for limiter in limiters]
+    assert scales[0] is not None and scales[0] == pytest.approx(scales[1], rel=0.05)
+    assert scales[0] < 0.75  # learnt: 50/min is below 0.75 of the 80/min budget

@@ -216,6 +216,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "engine.limits.config.ConcurrencyConfig": {"limit": 2},
     "engine.cache.policy.NamespaceTtl": {"ttl": 60.0, "missing_ttl": 30.0},
     "simulator.upstream.rate_limit.RateLimitRule": {"limit": 3, "window": 1.5},
+    "simulator.upstream.rate_limit.RateLimitPhase": {"start": 60.0, "limits": [3]},
     "simulator.upstream.faults.FaultWindow": {"start": 1.0, "end": 2.0, "rates": {}},
 }
 
