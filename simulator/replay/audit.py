@@ -16,9 +16,10 @@ _EPS = 1e-9
 class TtlAudit:
     """The TTL rules over one store's :class:`CacheEvent` stream, as a cache observer: entries
     are never served past their TTL, and a key is never stored again before its TTL unless it
-    was evicted. The TTL is the policy's (checked against the store's expiry). It keeps the
-    latest store of each key, the counts and the first :data:`EVIDENCE` problems. Misses say
-    nothing about TTLs: they are neither checked nor counted."""
+    was evicted or its namespace refreshes ahead (then not in the first half of its life). The
+    TTL is the policy's (checked against the store's expiry). It keeps the latest store of each
+    key, the counts and the first :data:`EVIDENCE` problems. Misses say nothing about TTLs:
+    they are neither checked nor counted."""
 
     __slots__ = ("_policy", "_stored", "checked", "evidence", "violations")
 
@@ -44,7 +45,11 @@ class TtlAudit:
             ):
                 self._problem(f"{event.key}: stored for {applied:.3f} s, not its TTL")
             previous = stored.get(event.key)
-            if previous is not None and event.at < previous[1] - _EPS:
+            if (
+                previous is not None
+                and event.at < previous[1] - _EPS
+                and not self._refreshed_ahead(ttl.refresh_ahead, previous, event.at)
+            ):
                 self._problem(
                     f"{event.key}: stored at {previous[0]:.3f} and again at {event.at:.3f}, "
                     f"before its expiry at {previous[1]:.3f}"
@@ -54,6 +59,13 @@ class TtlAudit:
             previous = stored.get(event.key)
             if previous is None or event.at >= previous[1] - _EPS:
                 self._problem(f"{event.key}: served at {event.at:.3f} past its TTL")
+
+    @staticmethod
+    def _refreshed_ahead(beta: float | None, previous: tuple[float, float], at: float) -> bool:
+        """A namespace refreshed ahead (``refresh_ahead``) stores a hot key again before it
+        expires, but never in the first half of its value's life (engine/cache/refresh.py)."""
+        stored_at, expires_at = previous
+        return beta is not None and at >= stored_at + (expires_at - stored_at) / 2 - _EPS
 
     def _problem(self, line: str) -> None:
         self.violations += 1

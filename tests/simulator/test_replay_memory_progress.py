@@ -174,3 +174,21 @@ def test_the_display_draws_on_a_terminal_only() -> None:
         assert callback is not None
         callback(ReplayProgress(50.0, 100.0, 3, 2))
     assert "tiny" in out.getvalue() and "2 of 3 arrivals done" in out.getvalue()
+
+
+def test_ttl_audit_lets_a_namespace_refreshed_ahead_store_a_key_again_late_in_its_life() -> None:
+    from engine.cache import NamespaceTtl, TtlPolicy
+
+    policy = TtlPolicy(
+        namespaces={
+            "hot": NamespaceTtl(ttl=100, refresh_ahead=1.0),
+            "plain": NamespaceTtl(ttl=100),
+        }
+    )
+    audit = TtlAudit(policy)
+    for ns in ("hot", "plain"):
+        audit(_event(0.0, "store", f"v1:{ns}:k", 100.0))
+        audit(_event(80.0, "store", f"v1:{ns}:k", 180.0))  # refreshed ahead at 80 % of its life
+    assert audit.violations == 1 and "v1:plain:k" in audit.evidence[0]
+    audit(_event(90.0, "store", "v1:hot:k", 190.0))  # 10 s into the new value: too early
+    assert audit.violations == 2
