@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 import anyio
 
 from simulator.replay.command import add_replay_command
+from simulator.upstream.presets import PRESETS
 
 if TYPE_CHECKING:
     from simulator.upstream.config import SimulatorConfig
@@ -37,7 +38,9 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
             "Serve the simulated ReccoBeats API in real time until interrupted (Ctrl-C or "
             f"SIGTERM stop it cleanly, exit status 0). --config takes a TOML or JSON file "
             f"whose fields are those of simulator.SimulatorConfig; {CONFIG_DOC} describes them "
-            "with an example. Exit status 2 when the configuration or the address is unusable."
+            "with an example. --preset starts from a named configuration instead of the "
+            "default one; --config's fields then override the preset's, and --seed both. "
+            "Exit status 2 when the configuration or the address is unusable."
         ),
     )
     parser.add_argument(
@@ -58,6 +61,15 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         default=None,
         help=f"simulator configuration, .toml or .json (format: {CONFIG_DOC})",
     )
+    parser.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default="default",
+        help=(
+            "a named upstream configuration: %(choices)s (default: %(default)s); "
+            f'--config overrides its fields ({CONFIG_DOC}, "Presets")'
+        ),
+    )
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
     parser.set_defaults(run=_serve)
@@ -68,7 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from engine.clock import SystemClock
     from engine.errors import EngineError
-    from simulator.upstream.config import SimulatorConfig
+    from simulator.upstream.presets import preset_config
     from simulator.upstream.service import RecoBeatSimulator
 
     def fail(problem: str) -> int:
@@ -87,9 +99,11 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         return fail(f"--port {args.port}: a port is 0..65535 (0 picks a free one)")
     try:
-        config = _load_config(args.config) if args.config else SimulatorConfig()
+        config = _load_config(args.config, args.preset) if args.config else None
     except ValueError as exc:
         return fail(f"--config {exc}")
+    if config is None:
+        config = preset_config(args.preset)
     if args.seed is not None:
         config = msgspec.structs.replace(config, seed=args.seed)
 
@@ -97,7 +111,8 @@ def _serve(args: argparse.Namespace) -> int:
         """The ``task_status`` of :func:`serve_http`: prints the URL once it is listening."""
 
         def started(self, url: str) -> None:
-            print(f"RecoBeat simulator (seed {config.seed}) on {url}", flush=True)
+            preset = f", preset {args.preset}" if args.preset != "default" else ""
+            print(f"RecoBeat simulator (seed {config.seed}{preset}) on {url}", flush=True)
 
     async def run() -> None:
         clock = SystemClock()
@@ -120,17 +135,31 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_config(path: Path) -> SimulatorConfig:
-    """The simulator's configuration file, through the one config loader
-    (:func:`engine.config.load_config`); every problem is one ``ValueError`` naming the file."""
+def _load_config(path: Path, preset: str = "default") -> SimulatorConfig:
+    """The simulator's configuration file over the preset ``preset``: the file's fields override
+    the preset's (:func:`simulator.upstream.presets.preset_config`), then the whole is validated
+    as :func:`engine.config.load_config` does; every problem is one ``ValueError`` naming the
+    file."""
+    import msgspec
+
     from engine.config import ConfigError, load_config
     from simulator.upstream.config import SimulatorConfig
+    from simulator.upstream.presets import preset_config
 
+    # Anything but .json is TOML, as the simulator has always read it.
+    format = "json" if path.suffix == ".json" else "toml"
     try:
-        # Anything but .json is TOML, as the simulator has always read it.
-        return load_config(
-            path, SimulatorConfig, format="json" if path.suffix == ".json" else "toml"
-        )
+        if preset == "default":
+            return load_config(path, SimulatorConfig, format=format)
+        data = path.read_bytes()
+        decode = msgspec.json.decode if format == "json" else msgspec.toml.decode
+        try:
+            overrides = decode(data)
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"not valid {format.upper()}: {exc}") from None
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"Expected `object`, got `{type(overrides).__name__}`")
+        return preset_config(preset, overrides)
     except OSError as exc:
         raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except ConfigError as exc:

@@ -156,3 +156,157 @@ def test_a_malformed_command_line_is_one_line(
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(says) and err.count("\n") == 1
+
+
+# presets ----------------------------------------------------------------------------------
+SMALL_TOML = "[catalog]\ntracks = 200000\nmaterialised = 1000\n"
+
+
+def test_the_presets_load_and_differ_as_documented() -> None:
+    from simulator import FaultRates, SimulatorConfig
+    from simulator.upstream.presets import PRESETS, preset_config
+
+    assert list(PRESETS) == ["default", "strict", "loose", "flaky"]
+    assert preset_config("default") == SimulatorConfig()
+
+    def rules(name: str) -> list[tuple[int, float]]:
+        return [(r.limit, r.window) for r in PRESETS[name].rate_limit.rules]
+
+    assert rules("default") == rules("flaky") == [(100, 60.0), (5, 1.0)]
+    assert rules("strict") == [(40, 60.0), (2, 1.0)]
+    assert rules("loose") == [(300, 60.0), (10, 1.0)]
+    strict_box, default_box = (
+        PRESETS["strict"].rate_limit.penalty_box,
+        SimulatorConfig().rate_limit.penalty_box,
+    )
+    assert strict_box is not None and default_box is not None
+    assert (strict_box.strikes, strict_box.block) == (3, 120.0)
+    assert PRESETS["loose"].rate_limit.penalty_box is None
+    assert PRESETS["flaky"].rate_limit == SimulatorConfig().rate_limit
+    assert PRESETS["flaky"].service.faults == FaultRates(
+        error=0.02, timeout=0.01, reset=0.01, malformed=0.01
+    )
+    assert PRESETS["flaky"].service.latency == SimulatorConfig().service.latency
+    for name, preset in PRESETS.items():
+        if name != "flaky":
+            assert preset.service == SimulatorConfig().service, name
+        # Only the rate limit or the faults differ: the catalog, seed and latency are shared.
+        assert (preset.seed, preset.catalog, preset.network, preset.endpoints) == (
+            0,
+            SimulatorConfig().catalog,
+            SimulatorConfig().network,
+            {},
+        ), name
+
+
+def test_the_docs_list_every_preset() -> None:
+    from simulator.upstream.presets import PRESETS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "simulator-config.md").read_text()
+    section = doc.split("## Presets", 1)[1].split("\n## ", 1)[0]
+    for name in PRESETS:
+        assert f"| `{name}` |" in section, name
+
+
+def test_overrides_apply_over_a_preset_field_by_field() -> None:
+    from engine.config import ConfigError
+    from simulator.upstream.presets import UnknownPreset, preset_config
+
+    config = preset_config("strict", {"seed": 5, "rate_limit": {"penalty_box": {"strikes": 5}}})
+    box = config.rate_limit.penalty_box
+    assert box is not None and (box.strikes, box.block) == (5, 120.0)  # block kept
+    assert [r.limit for r in config.rate_limit.rules] == [40, 2] and config.seed == 5
+    one_rule = preset_config("loose", {"rate_limit": {"rules": [{"limit": 7, "window": 1}]}})
+    assert [(r.limit, r.window) for r in one_rule.rate_limit.rules] == [(7, 1.0)]  # replaced
+    assert one_rule.rate_limit.penalty_box is None
+    with pytest.raises(UnknownPreset, match="'nope'; known: default, strict, loose, flaky"):
+        preset_config("nope")
+    with pytest.raises(ConfigError, match="colour"):
+        preset_config("strict", {"colour": "red"})
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """``recobeat serve`` without a server: the configurations it would have served."""
+    import simulator
+
+    configs: list[object] = []
+
+    async def fake_serve_http(sim, *, task_status, **_: object) -> None:  # type: ignore[no-untyped-def]
+        configs.append(sim.config)
+        task_status.started("http://127.0.0.1:1")
+
+    monkeypatch.setattr(simulator, "serve_http", fake_serve_http, raising=False)
+    return configs
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_serve_with_a_preset_and_a_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], served: list[object], suffix: str
+) -> None:
+    from simulator.upstream.presets import preset_config
+
+    path = tmp_path / f"sim{suffix}"
+    if suffix == ".json":
+        path.write_text('{"catalog": {"tracks": 200000, "materialised": 1000}, "seed": 3}')
+    else:
+        path.write_text("seed = 3\n" + SMALL_TOML)
+    argv = ["serve", "--preset", "strict", "--config", str(path), "--port", "0"]
+    assert main(argv) == 0
+    expected = preset_config(
+        "strict", {"seed": 3, "catalog": {"tracks": 200_000, "materialised": 1000}}
+    )
+    assert served == [expected]
+    assert (
+        capsys.readouterr().out
+        == "RecoBeat simulator (seed 3, preset strict) on http://127.0.0.1:1\n"
+    )
+    assert main([*argv, "--seed", "9"]) == 0  # --seed overrides both
+    assert served[-1] == preset_config(
+        "strict", {"seed": 9, "catalog": {"tracks": 200_000, "materialised": 1000}}
+    )
+
+
+def test_serve_with_a_preset_alone(
+    capsys: pytest.CaptureFixture[str], served: list[object]
+) -> None:
+    from simulator.upstream.presets import PRESETS
+
+    assert main(["serve", "--preset", "loose", "--port", "0"]) == 0
+    assert served == [PRESETS["loose"]]
+    assert main(["serve", "--port", "0"]) == 0
+    assert served[-1] == PRESETS["default"]
+    assert (
+        capsys.readouterr().out.splitlines()[-1]
+        == "RecoBeat simulator (seed 0) on http://127.0.0.1:1"
+    )
+
+
+def test_an_unknown_preset_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["serve", "--preset", "nope"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recobeat serve: argument --preset: invalid choice: 'nope'")
+    assert err.count("\n") == 1
+    for name in ("default", "strict", "loose", "flaky"):
+        assert f"'{name}'" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("seed = \n", "not valid TOML"),
+        ("colour = 'red'\n", "unknown field `colour`"),
+        ("[rate_limit]\nrules = [{ limit = 0, window = 60 }]\n", "$.rate_limit.rules[0].limit"),
+        ("[rate_limit]\nphases = [{ start = 0, limits = [1] }]\n", "phases[0].limits"),
+    ],
+)
+def test_an_invalid_config_over_a_preset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, says: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert main(["serve", "--preset", "strict", "--config", str(path)]) == 2
+    err = one_line_error(capsys)
+    assert str(path) in err and says in err
