@@ -36,12 +36,18 @@ from engine.batchflight import BatchFlight
 from engine.cache.refresh import FETCH_PRIORITY
 from engine.coalescing import Coalescer
 from engine.shared import KeyClaims
-from recobeat.config import MAX_IDS_PER_REQUEST, MAX_SEEDS, ClientConfig
+from recobeat.config import ClientConfig
 from recobeat.contract import (
     ARTIST_SEARCH,
     ARTIST_TRACKS,
     ARTISTS,
     AUDIO_FEATURES,
+    MAX_IDS_PER_REQUEST,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    MAX_RECOMMENDATIONS,
+    MAX_SEARCH_TEXT,
+    MAX_SEEDS,
     RECOMMENDATION,
     TRACK_AUDIO_FEATURES,
     TRACKS,
@@ -242,7 +248,7 @@ class RecoBeatClient:
         """``GET /v1/track/recommendation`` for 1..5 seeds (cached 15 min)."""
         seeds = check_ids(seeds, what="seed")
         negative = check_ids(negative_seeds, what="negative seed")
-        _check_range("size", size, 1, 100)
+        _check_range("size", size, 1, MAX_RECOMMENDATIONS)
         _check_range("number of seeds", len(seeds), 1, MAX_SEEDS)
         _check_range("number of negative seeds", len(negative), 0, MAX_SEEDS)
         params: dict[str, Any] = {"seeds": seeds, "size": size}
@@ -500,18 +506,18 @@ class RecoBeatClient:
 
     async def search_artists(self, text: str, *, page: int = 0, size: int = 25) -> Page[Artist]:
         """``GET /v1/artist/search`` (cached 1 h)."""
-        if not text or len(text) > 1000:
-            raise ValueError("searchText must hold 1 to 1000 characters")
-        _check_range("page", page, 0, 1000)
-        _check_range("size", size, 1, 50)
+        if not text or len(text) > MAX_SEARCH_TEXT:
+            raise ValueError(f"searchText must hold 1 to {MAX_SEARCH_TEXT} characters")
+        _check_range("page", page, 0, MAX_PAGE)
+        _check_range("size", size, 1, MAX_PAGE_SIZE)
         params = {"searchText": text, "page": page, "size": size}
         return await self._cached_page("artists", "artist_search", ARTIST_SEARCH, params, Artist)
 
     async def artist_tracks(self, artist_id: str, *, page: int = 0, size: int = 25) -> Page[Track]:
         """``GET /v1/artist/{id}/track`` (cached 2 h)."""
         (artist_id,) = check_ids([artist_id], what="artist id")
-        _check_range("page", page, 0, 1000)
-        _check_range("size", size, 1, 50)
+        _check_range("page", page, 0, MAX_PAGE)
+        _check_range("size", size, 1, MAX_PAGE_SIZE)
         params = {"page": page, "size": size}
         return await self._cached_page(
             "tracks", "artist_tracks", ARTIST_TRACKS.format(id=artist_id), params, Track

@@ -9,14 +9,10 @@ import msgspec
 
 from engine import Config, ConfigError, EngineConfig
 from engine.config import NonNegative, Positive, PositiveInt
+from recobeat.contract import MAX_IDS_PER_REQUEST, MAX_SEEDS
 from recobeat.defaults import TTL_TABLE, TUNED_CONCURRENCY, TUNED_RATE, tuned_engine_config
 
 __all__ = ["MAX_IDS_PER_REQUEST", "MAX_SEEDS", "BatchingConfig", "ClientConfig", "HttpConfig"]
-
-#: The API's documented maximum of ``ids`` per request (tracks, artists, audio features).
-MAX_IDS_PER_REQUEST = 40
-#: The API's documented maximum of ``seeds`` per recommendation request.
-MAX_SEEDS = 5
 
 
 class HttpConfig(Config):

@@ -7,10 +7,28 @@ from typing import Annotated, Any
 import msgspec
 
 from engine import Config
+from recobeat.contract import FEATURE_WEIGHT_RANGE, TARGET_RANGES
 
 __all__ = ["AudioTargets"]
 
-Unit = Annotated[float, msgspec.Meta(ge=0, le=1)] | None
+_RANGES = {name: (low, high, integer) for name, low, high, integer in TARGET_RANGES}
+
+
+def _target(name: str) -> Any:
+    """The type of target ``name``: its documented range (recobeat.contract), or None."""
+    low, high, integer = _RANGES[name]
+    return Annotated[int if integer else float, msgspec.Meta(ge=low, le=high)] | None
+
+
+Unit = _target("energy")  # each of the seven 0..1 features
+Key = _target("key")
+Loudness = _target("loudness")
+Mode = _target("mode")
+Tempo = _target("tempo")
+Popularity = _target("popularity")
+FeatureWeight = (
+    Annotated[float, msgspec.Meta(ge=FEATURE_WEIGHT_RANGE[0], le=FEATURE_WEIGHT_RANGE[1])] | None
+)
 
 
 class AudioTargets(Config):
@@ -23,12 +41,12 @@ class AudioTargets(Config):
     liveness: Unit = None
     speechiness: Unit = None
     valence: Unit = None
-    key: Annotated[int, msgspec.Meta(ge=-1, le=11)] | None = None
-    loudness: Annotated[float, msgspec.Meta(ge=-60, le=2)] | None = None
-    mode: Annotated[int, msgspec.Meta(ge=0, le=1)] | None = None
-    tempo: Annotated[float, msgspec.Meta(ge=0, le=250)] | None = None
-    popularity: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
-    feature_weight: Annotated[float, msgspec.Meta(ge=1, le=5)] | None = None
+    key: Key = None
+    loudness: Loudness = None
+    mode: Mode = None
+    tempo: Tempo = None
+    popularity: Popularity = None
+    feature_weight: FeatureWeight = None
 
     def params(self) -> dict[str, Any]:
         """The query parameters, named as the API names them (``featureWeight``)."""
