@@ -11,6 +11,7 @@ a dict; and ``EngineConfig(rate={"rules": [{"limit": 0, "window": 60}]})`` fails
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +45,12 @@ _STEP = re.compile(r"\.(\w+)|\[(\d+)\]|\[[^\]]*\]")
 _NOTHING = object()
 
 
+@functools.lru_cache(maxsize=256)
+def struct_fields(cls: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """``msgspec.structs.fields(cls)``, once per class: it resolves the type hints on every call."""
+    return msgspec.structs.fields(cls)
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Base of every configuration Struct: immutable, strict about unknown fields, validated.
 
@@ -53,7 +60,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """
 
     def __post_init__(self) -> None:
-        for field in msgspec.structs.fields(self):
+        for field in struct_fields(type(self)):
             value = getattr(self, field.name)
             try:
                 converted = msgspec.convert(value, field.type)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import msgspec
 
 from engine import Config
+from engine.config import struct_fields
 from recobeat.contract import FEATURE_WEIGHT_RANGE, TARGET_RANGES
 
 __all__ = ["AudioTargets"]
@@ -51,7 +52,7 @@ class AudioTargets(Config):
     def params(self) -> dict[str, Any]:
         """The query parameters, named as the API names them (``featureWeight``)."""
         out: dict[str, Any] = {}
-        for field in msgspec.structs.fields(self):
+        for field in struct_fields(type(self)):
             value = getattr(self, field.name)
             if value is not None:
                 out["featureWeight" if field.name == "feature_weight" else field.name] = value
