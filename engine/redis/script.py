@@ -19,7 +19,8 @@ from __future__ import annotations
 
 __all__ = ["ADAPT_SCRIPT", "RATE_SCRIPT"]
 
-RATE_SCRIPT = """
+# Both scripts read "now" alike: ARGV[1] in epoch milliseconds, or "" for the server's TIME.
+_NOW = """
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -27,6 +28,11 @@ if ARGV[1] == '' then
 else
   now = tonumber(ARGV[1])
 end
+"""
+
+RATE_SCRIPT = (
+    _NOW
+    + """
 local interval = tonumber(ARGV[2])
 local pause = tonumber(ARGV[3])
 local nrules = tonumber(ARGV[4])
@@ -157,6 +163,7 @@ if granted == 1 or pause > 0 or changed then
 end
 return {granted, at - now, now}
 """
+)
 
 
 #: The shared adapted rate (:func:`engine.shared.rate_adapt.adapt`, in Redis). ``KEYS[1]`` holds
@@ -164,14 +171,9 @@ return {granted, at - now, now}
 #: ``decrease_to`` (``""``: none), ``floor``, ``ceiling``, ``hold_ms``, ``ttl_ms`` (of the key).
 #: Returns the scale as a string (Lua truncates returned floats). A value that is not such JSON is
 #: read as no state.
-ADAPT_SCRIPT = """
-local now
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(ARGV[1])
-end
+ADAPT_SCRIPT = (
+    _NOW
+    + """
 local increase = tonumber(ARGV[2])
 local decrease_to = nil
 if ARGV[3] ~= '' then decrease_to = tonumber(ARGV[3]) end
@@ -205,3 +207,4 @@ redis.pcall('DEL', KEYS[1])
 redis.call('SET', KEYS[1], cjson.encode(state), 'PX', ttl)
 return string.format('%.17g', scale)
 """
+)

@@ -82,12 +82,7 @@ class KeyClaims:
     ) -> set[K]:
         """Claim what can be claimed of ``keys`` and fetch it, the claims renewed meanwhile and
         released afterwards; the keys fetched here."""
-        lease = Lease(
-            self.backend,
-            ttl=self.settings.lock_ttl,
-            release_within=self.settings.poll_interval * 20,
-            on_error=self._count_error,
-        )
+        lease = Lease.for_tier(self.backend, self.settings, on_error=self._count_error)
         self._leases.add(lease)
         try:
             async with lease:

@@ -88,12 +88,7 @@ class DistributedFlight(SingleFlight):
         lock = self._lock_prefix + cache_key
         # The lease renews the lock while the fetch runs (a fetch can wait in the rate
         # limiter's queue far longer than ``lock_ttl``) and releases it when the block ends.
-        lease = Lease(
-            self.backend,
-            ttl=self.settings.lock_ttl,
-            release_within=self.settings.poll_interval * 20,
-            on_error=self._count_error,
-        )
+        lease = Lease.for_tier(self.backend, self.settings, on_error=self._count_error)
         self._leases.add(lease)
         try:
             async with lease:

@@ -33,6 +33,7 @@ import anyio
 
 from engine.exception_groups import single_error
 from engine.shared.backend import SharedBackend
+from engine.shared.config import SharedTierConfig
 
 __all__ = ["Lease"]
 
@@ -66,6 +67,23 @@ class Lease:
         """Keys released at the end of the block (a key that expired meanwhile not counted)."""
         self.errors = 0
         """Backend calls of renewals and releases that raised."""
+
+    @classmethod
+    def for_tier(
+        cls,
+        backend: SharedBackend,
+        settings: SharedTierConfig,
+        *,
+        on_error: Callable[[], None] | None = None,
+    ) -> Lease:
+        """A lease with the shared tier's settings: ``lock_ttl``, and releases bounded by
+        twenty ``poll_interval`` s (what the flight and the key claims both use)."""
+        return cls(
+            backend,
+            ttl=settings.lock_ttl,
+            release_within=settings.poll_interval * 20,
+            on_error=on_error,
+        )
 
     @property
     def held(self) -> tuple[str, ...]:

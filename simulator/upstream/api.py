@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, urlencode
 
 import msgspec
@@ -250,20 +250,15 @@ class RecoBeatApi:
             raise _BadRequest("Required parameter 'searchText' is missing")
         if len(text) > MAX_SEARCH_TEXT:
             raise _BadRequest(f"searchText: at most {MAX_SEARCH_TEXT} characters, got {len(text)}")
-        page, size = _paging(params)
-        found = self.catalog.search_artists(text)
-        parts = [self.catalog.artist_json(a) for a in found[page * size : (page + 1) * size]]
-        return _page(parts, page, size, len(found))
+        return _paged(self.catalog.search_artists(text), self.catalog.artist_json, params)
 
     def _artist_tracks(self, route: Route, params: Params) -> Response:
         artist_id = _path_id(route)
-        page, size = _paging(params)
+        _paging(params)  # a bad page or size is a 400 before an unknown artist's 404
         artist = self.catalog.artist_index(artist_id)
         if artist is None:
             return error_response(404, f"Artist {artist_id} not found")
-        tracks = self.catalog.artist_tracks(artist)
-        parts = [self.catalog.track_json(i) for i in tracks[page * size : (page + 1) * size]]
-        return _page(parts, page, size, len(tracks))
+        return _paged(self.catalog.artist_tracks(artist), self.catalog.track_json, params)
 
     def _albums(self, route: Route, params: Params) -> Response:
         seen: dict[int, None] = {}
@@ -275,23 +270,19 @@ class RecoBeatApi:
 
     def _album_tracks(self, route: Route, params: Params) -> Response:
         album_id = _path_id(route)
-        page, size = _paging(params)
+        _paging(params)  # a bad page or size is a 400 before an unknown album's 404
         album = self.albums.index(album_id)
         if album is None:
             return error_response(404, f"Album {album_id} not found")
-        tracks = self.albums.tracks(album)
-        parts = [self.catalog.track_json(i) for i in tracks[page * size : (page + 1) * size]]
-        return _page(parts, page, size, len(tracks))
+        return _paged(self.albums.tracks(album), self.catalog.track_json, params)
 
     def _artist_albums(self, route: Route, params: Params) -> Response:
         artist_id = _path_id(route)
-        page, size = _paging(params)
+        _paging(params)  # a bad page or size is a 400 before an unknown artist's 404
         artist = self.catalog.artist_index(artist_id)
         if artist is None:
             return error_response(404, f"Artist {artist_id} not found")
-        albums = self.albums.artist_albums(artist)
-        parts = [self.albums.album_json(a) for a in albums[page * size : (page + 1) * size]]
-        return _page(parts, page, size, len(albums))
+        return _paged(self.albums.artist_albums(artist), self.albums.album_json, params)
 
     def _known_tracks(self, ids: list[str], *, sort: bool = False) -> tuple[int, ...]:
         seen: dict[int, None] = {}
@@ -314,6 +305,14 @@ def _page(parts: list[bytes], page: int, size: int, total: int) -> Response:
     """A :class:`recobeat.models.Page` of already encoded items."""
     content = tuple(map(msgspec.Raw, parts))
     return json_response(_encode(Page(content, page, size, total, -(-total // size))))
+
+
+def _paged(items: Sequence[int], render: Callable[[int], bytes], params: Params) -> Response:
+    """The page ``params`` ask for of ``items``, each encoded by ``render``."""
+    page, size = _paging(params)
+    return _page(
+        [render(i) for i in items[page * size : (page + 1) * size]], page, size, len(items)
+    )
 
 
 # validation: every rule of every endpoint, its limits read from recobeat.contract -------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from functools import partial
 
 import anyio
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from engine.clock import VirtualClock
 from engine.config import ConfigError
-from engine.limits import RateLimitConfig, RateLimiter, RateSchedule, WindowRule
+from engine.limits import RateLimitConfig, RateLimiter, RateLimiting, RateSchedule, WindowRule
 from engine.limits.adaptive import AdaptiveRate
 from engine.limits.config import AdaptiveRateConfig
 from engine.shared import InProcessRedis, RedisRateLimiter, SharedTierConfig
@@ -142,8 +143,10 @@ class Upstream:
         return ok
 
 
-async def saturate(limiter: RateLimiter, upstream: Upstream, until: float) -> None:
-    """Keep eight callers asking (work always waits), each answer taking 0.1 s."""
+async def saturate(
+    limiter: RateLimiting, upstream: Upstream, until: float, *, callers: int = 8
+) -> None:
+    """Keep ``callers`` callers asking (work always waits), each answer taking 0.1 s."""
 
     async def caller() -> None:
         while anyio.current_time() < until:
@@ -156,7 +159,7 @@ async def saturate(limiter: RateLimiter, upstream: Upstream, until: float) -> No
                 limiter.pause(1.0)
 
     async with anyio.create_task_group() as tg:
-        for _ in range(8):
+        for _ in range(callers):
             tg.start_soon(caller)
 
 
@@ -240,20 +243,9 @@ async def test_instances_sharing_a_budget_learn_the_limit_as_one() -> None:
     upstream = Upstream([(start, 50)])
     until = start + 2400
 
-    async def caller(limiter: RedisRateLimiter) -> None:
-        while anyio.current_time() < until:
-            await limiter.acquire()
-            await anyio.sleep(0.1)
-            if upstream.answer(anyio.current_time()):
-                limiter.observe(rate_limited=False)
-            else:
-                limiter.observe(rate_limited=True)
-                limiter.pause(1.0)
-
     async with anyio.create_task_group() as tg:
         for limiter in limiters:
-            for _ in range(4):
-                tg.start_soon(caller, limiter)
+            tg.start_soon(partial(saturate, limiter, upstream, until, callers=4))
     used, refused = phase_figures(upstream, start + 600, until, 50)
     assert used >= 0.9, used
     assert refused < 0.015, refused
