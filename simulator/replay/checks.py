@@ -174,8 +174,8 @@ def _budget(run: RunResult, bound: Bound) -> Check:
     share = budget_utilisation(run)
     name = "budget used while work waited"
     if share is None:
-        return Check(name, bound.min is None, "n/a (nothing waited)", bound.describe())
-    return Check(name, bound.holds(share), f"{share:.1%}", bound.describe())
+        return Check(name, bound.min is None, "n/a (nothing waited)", bound.describe(".0%"))
+    return Check(name, bound.holds(share), f"{share:.1%}", bound.describe(".0%"))
 
 
 def phases_of(run: RunResult) -> list[PhaseFigures]:

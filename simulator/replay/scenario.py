@@ -181,10 +181,11 @@ class Bound(_Spec, kw_only=True):
     def holds(self, value: float) -> bool:
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
-    def describe(self) -> str:
+    def describe(self, fmt: str = "g") -> str:
+        """``>= 3``, ``<= 0.5``, ``1..4``; ``fmt`` formats the numbers (``".0%"``: shares)."""
         if self.min is not None and self.max is not None:
-            return f"{self.min:g}..{self.max:g}"
-        return f">= {self.min:g}" if self.min is not None else f"<= {self.max:g}"
+            return f"{self.min:{fmt}}..{self.max:{fmt}}"
+        return f">= {self.min:{fmt}}" if self.min is not None else f"<= {self.max:{fmt}}"
 
 
 class WindowExpect(_Spec, kw_only=True):
