@@ -141,7 +141,7 @@ class Engine:
 
     Namespaces with ``refresh_ahead`` are refreshed shortly before they expire in the engine's
     background task group (closed first when the block ends). A refresh's fetch runs with
-    :func:`engine.cache.refresh.fetch_priority` ``"background"`` (a miss's: ``"interactive"``),
+    :func:`engine.limits.priority.fetch_priority` ``"background"`` (a miss's: ``"interactive"``),
     readable in :meth:`upstream` and the fetch. With ``RateLimitConfig.background_share`` the
     rate limiter's line puts such background requests behind interactive ones, within a
     bounded share (:mod:`engine.limits.priority`); without it, both go through one line.
@@ -307,7 +307,7 @@ class Engine:
 
         ``priority``: the call's class in the rate limiter's line, ``"interactive"`` (someone
         waits for it) or ``"background"`` (pre-warming, a refresh); by default
-        :func:`engine.cache.refresh.fetch_priority` (``"background"`` inside a refresh ahead).
+        :func:`engine.limits.priority.fetch_priority` (``"background"`` inside a refresh ahead).
         It orders the line only with ``RateLimitConfig.background_share``.
 
         ``endpoint`` names the circuit the call goes through when the engine has a breaker

@@ -33,8 +33,8 @@ import msgspec
 
 from engine import MISSING, Clock, Engine, Missing, chunked, map_bounded
 from engine.batchflight import BatchFlight
-from engine.cache.refresh import FETCH_PRIORITY
 from engine.coalescing import Coalescer
+from engine.limits.priority import FETCH_PRIORITY
 from engine.shared import KeyClaims
 from recobeat.config import ClientConfig
 from recobeat.contract import (

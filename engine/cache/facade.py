@@ -32,7 +32,7 @@ Refreshing ahead (per namespace, off by default: ``NamespaceTtl.refresh_ahead``,
   half of the value's life. The hit is answered at once; the refresh runs in ``background``
   (the engine's task group, so it never outlives the engine), under the key's
   ``CacheFlightKey`` in the same SingleFlight as misses (a refresh and a miss for one key are
-  one fetch), with :data:`~engine.cache.refresh.FETCH_PRIORITY` ``"background"``. At most one
+  one fetch), with :data:`~engine.limits.priority.FETCH_PRIORITY` ``"background"``. At most one
   refresh per key runs at a time. A refresh that fails stores nothing: the old value stays
   until it expires. Only single-key lookups (``get_or_fetch``) refresh; a cache without
   ``background`` never does.
@@ -58,10 +58,11 @@ import msgspec
 from engine.cache.events import CacheEvent, CacheObserver
 from engine.cache.keys import cache_key, canonical
 from engine.cache.policy import NamespaceTtl, TtlPolicy
-from engine.cache.refresh import FETCH_PRIORITY, Decision, decide, refresh_draw
+from engine.cache.refresh import Decision, decide, refresh_draw
 from engine.cache.store import MISSING, Entry, Missing, ReportsUsage, Store
 from engine.clock import Clock
 from engine.exception_groups import OwnedTaskGroup
+from engine.limits.priority import FETCH_PRIORITY
 from engine.singleflight import CacheFlightKey, SingleFlight
 from engine.throttled_log import ThrottledWarning
 

@@ -43,41 +43,21 @@ from __future__ import annotations
 
 import hashlib
 import math
-from contextvars import ContextVar
 from typing import Literal
 
 __all__ = [
-    "FETCH_PRIORITY",
     "Decision",
-    "FetchPriority",
     "decide",
-    "fetch_priority",
     "refresh_draw",
     "refresh_gap",
     "refresh_probability",
     "should_refresh",
 ]
 
-FetchPriority = Literal["interactive", "background"]
-
-#: The priority of the fetch running in this task: ``"background"`` inside a refresh that no
-#: caller waits for, ``"interactive"`` otherwise. The cache sets it around the fetch it runs,
-#: inside the flight's own task, so ``Engine.upstream`` (and the rate limiter, once it has
-#: priority classes) can read it with :func:`fetch_priority`. A miss that joins a refresh
-#: already running waits for it at that refresh's (background) priority.
-FETCH_PRIORITY: ContextVar[FetchPriority] = ContextVar(
-    "engine_fetch_priority", default="interactive"
-)
-
 Decision = Literal["hit", "refresh", "stale", "miss"]
 """What a lookup does with the entry it found: serve it (``hit``), serve it and start a
 background refresh (``refresh``), serve it past its expiry while a refresh runs (``stale``),
 or fetch (``miss``)."""
-
-
-def fetch_priority() -> FetchPriority:
-    """The priority of the fetch running in the current task (see :data:`FETCH_PRIORITY`)."""
-    return FETCH_PRIORITY.get()
 
 
 def refresh_draw(seed: int, key: str, now: float) -> float:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from engine.cache.refresh import FETCH_PRIORITY
 from engine.limits.capacity import ConcurrencyLimiter
-from engine.limits.priority import Priority
+from engine.limits.priority import FETCH_PRIORITY, Priority
 from engine.limits.protocol import RateLimiting
 
 __all__ = ["UpstreamGate"]
@@ -45,7 +44,7 @@ class UpstreamGate:
         simultaneous requests; ``first`` puts the request at the head of the rate limiter's line
         (see :class:`~engine.limits.rate.RateLimiter`). ``priority`` is the request's class in
         the rate limiter's line (:mod:`engine.limits.priority`; default: the
-        :data:`~engine.cache.refresh.FETCH_PRIORITY` already set); it travels to the limiter in
+        :data:`~engine.limits.priority.FETCH_PRIORITY` already set); it travels to the limiter in
         that context variable, which every limiter of the engine reads."""
         if priority is None:
             granted = await self.rate.acquire(deadline=deadline, key=key, first=first)

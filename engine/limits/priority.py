@@ -24,7 +24,7 @@ goes ``first``, is granted outside the classes and does not count):
 - **Deterministic.** The decision depends on the waiting flags and the counts alone: no clock,
   no randomness, the same on every event loop.
 
-The class of a request travels in the :data:`engine.cache.refresh.FETCH_PRIORITY` context
+The class of a request travels in the :data:`FETCH_PRIORITY` context
 variable (the cache sets it to ``"background"`` around a refresh; ``Engine.upstream(...,
 priority=...)`` and ``UpstreamGate.request(..., priority=...)`` set it explicitly), so the
 limiter reads it where it is acquired without any new argument in the
@@ -33,16 +33,36 @@ limiter reads it where it is acquired without any new argument in the
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Literal
 
-__all__ = ["BACKGROUND", "INTERACTIVE", "Priority", "PriorityShare", "share_every"]
+__all__ = [
+    "BACKGROUND",
+    "FETCH_PRIORITY",
+    "INTERACTIVE",
+    "Priority",
+    "PriorityShare",
+    "fetch_priority",
+    "share_every",
+]
 
 Priority = Literal["interactive", "background"]
-"""A request's class: someone waits for it (``interactive``), or nobody does (``background``).
-The same values as :data:`engine.cache.refresh.FetchPriority`."""
+"""A request's class: someone waits for it (``interactive``), or nobody does (``background``)."""
 
 INTERACTIVE: Priority = "interactive"
 BACKGROUND: Priority = "background"
+
+#: The class of the fetch running in this task: ``"background"`` inside a refresh that no
+#: caller waits for (the cache sets it around the fetch it runs, inside the flight's own task),
+#: ``"interactive"`` otherwise; ``Engine.upstream(..., priority=)`` and ``UpstreamGate.request``
+#: set it explicitly. The rate limiter reads it with :func:`fetch_priority`. A miss that joins
+#: a refresh already running waits for it at that refresh's (background) class.
+FETCH_PRIORITY: ContextVar[Priority] = ContextVar("engine_fetch_priority", default=INTERACTIVE)
+
+
+def fetch_priority() -> Priority:
+    """The class of the fetch running in the current task (see :data:`FETCH_PRIORITY`)."""
+    return FETCH_PRIORITY.get()
 
 
 def share_every(share: float) -> int:

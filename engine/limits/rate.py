@@ -9,12 +9,17 @@ from collections import deque
 import anyio
 import msgspec
 
-from engine.cache.refresh import fetch_priority
 from engine.clock import Clock
 from engine.errors import EngineError
 from engine.limits.adaptive import AdaptiveRate
 from engine.limits.config import RateLimitConfig
-from engine.limits.priority import BACKGROUND, INTERACTIVE, Priority, PriorityShare
+from engine.limits.priority import (
+    BACKGROUND,
+    INTERACTIVE,
+    Priority,
+    PriorityShare,
+    fetch_priority,
+)
 from engine.limits.schedule import MAX_PAUSE, RateSchedule
 
 __all__ = ["RateLimitTimeout", "RateLimiter", "RateLimiterStats", "checked_pause", "turnstile"]
@@ -99,7 +104,7 @@ class RateLimiter:
       ordered by ``(first, class, arrival, key)``: interactive requests before background ones,
       and while both wait, one grant in every ``round(1 / share)`` goes to background (decided
       by :class:`engine.limits.priority.PriorityShare`). A request's class is the ``priority``
-      argument, else :func:`engine.cache.refresh.fetch_priority` (the context variable a
+      argument, else :func:`engine.limits.priority.fetch_priority` (the context variable a
       refresh ahead sets). Without it, every request is in one class: first come, first served.
     - With ``settle > 0`` (a config field replays set), a grant waits until ``settle`` seconds
       after its request: in virtual time every request made at the same instant has then
@@ -150,7 +155,7 @@ class RateLimiter:
         queue does not sleep towards a grant that would come too late). ``key`` orders requests
         made at the same instant. ``first`` joins the line at its head, behind earlier ``first``
         waiters only (a retry after a 429: it was in line before everyone now waiting).
-        ``priority``: the request's class (default: :func:`~engine.cache.refresh.fetch_priority`,
+        ``priority``: the request's class (default: :func:`~engine.limits.priority.fetch_priority`,
         ``"interactive"`` unless set); it orders the line only with
         ``RateLimitConfig.background_share``.
         """

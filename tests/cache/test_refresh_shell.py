@@ -12,9 +12,9 @@ import pytest
 
 from engine import Engine
 from engine.cache import Cache, MemoryStore, NamespaceTtl, TtlPolicy
-from engine.cache.refresh import FetchPriority, fetch_priority
 from engine.clock import VirtualClock
 from engine.exception_groups import OwnedTaskGroup
+from engine.limits.priority import Priority, fetch_priority
 from engine.singleflight import SingleFlight
 from tests.engine_configs import engine_config
 
@@ -31,7 +31,7 @@ class Upstream:
         self.delay = delay
         self.calls = 0
         self.fail: Exception | None = None
-        self.priorities: list[FetchPriority] = []
+        self.priorities: list[Priority] = []
 
     async def __call__(self) -> Any:
         self.calls += 1

@@ -11,11 +11,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import Engine
-from engine.cache.refresh import FETCH_PRIORITY
 from engine.clock import VirtualClock
 from engine.config import ConfigError
 from engine.limits import RateLimitConfig, RateLimiter, WindowRule
-from engine.limits.priority import BACKGROUND, INTERACTIVE, Priority, PriorityShare, share_every
+from engine.limits.priority import (
+    BACKGROUND,
+    FETCH_PRIORITY,
+    INTERACTIVE,
+    Priority,
+    PriorityShare,
+    share_every,
+)
 from tests.engine_configs import engine_config
 
 # -- the core -------------------------------------------------------------------------------
