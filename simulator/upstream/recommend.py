@@ -61,18 +61,7 @@ class Recommender:
 
     def __init__(self, catalog: Catalog, *, cache_size: int = 4096) -> None:
         self._catalog = catalog
-        self._cells: dict[tuple[int, int], list[int]] = {}
-        for index in range(catalog.materialised):
-            v = catalog.feature_vector(index)
-            self._cells.setdefault((_cell(v[2]), _cell(v[6])), []).append(index)
-        # A fixed pseudo-random number per track; shifted per seed set, it breaks near-ties.
-        self._noise = [mix64(catalog.seed ^ i) / 2.0**64 for i in range(catalog.materialised)]
-        # Candidates are materialised tracks; their vectors cut to the distance's dimensions
-        # (without, then with popularity) spare the per-candidate slicing.
-        vectors = [catalog.feature_vector(i) for i in range(catalog.materialised)]
-        self._points = {
-            dims: [v[:dims] for v in vectors] for dims in (_CONTINUOUS, _CONTINUOUS + 1)
-        }
+        self._cells, self._noise, self._points = _index(catalog)
         self.recommend = functools.lru_cache(maxsize=cache_size)(self._recommend)
 
     def _recommend(self, query: RecommendationQuery) -> tuple[int, ...]:
@@ -150,6 +139,26 @@ class Recommender:
             if len(found) >= need:
                 break
         return found
+
+
+_Index = tuple[dict[tuple[int, int], list[int]], list[float], dict[int, list[tuple[float, ...]]]]
+
+
+@functools.lru_cache(maxsize=4)
+def _index(catalog: Catalog) -> _Index:
+    """What a :class:`Recommender` precomputes from ``catalog`` (read-only afterwards), built
+    once per catalog: a replay builds a new simulator, hence a new Recommender, every run."""
+    cells: dict[tuple[int, int], list[int]] = {}
+    for index in range(catalog.materialised):
+        v = catalog.feature_vector(index)
+        cells.setdefault((_cell(v[2]), _cell(v[6])), []).append(index)
+    # A fixed pseudo-random number per track; shifted per seed set, it breaks near-ties.
+    noise = [mix64(catalog.seed ^ i) / 2.0**64 for i in range(catalog.materialised)]
+    # Candidates are materialised tracks; their vectors cut to the distance's dimensions
+    # (without, then with popularity) spare the per-candidate slicing.
+    vectors = [catalog.feature_vector(i) for i in range(catalog.materialised)]
+    points = {dims: [v[:dims] for v in vectors] for dims in (_CONTINUOUS, _CONTINUOUS + 1)}
+    return cells, noise, points
 
 
 def _cell(x: float) -> int:
