@@ -1,4 +1,5 @@
-"""A line of callers taking turns: a FIFO lock where a caller may ask to go first."""
+"""A line of callers taking turns: a FIFO lock where a caller may ask to go first, and where,
+with priority classes, interactive callers go before background ones within a share."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from collections import deque
 import anyio
 import anyio.lowlevel
 
+from engine.limits.priority import BACKGROUND, INTERACTIVE, Priority, PriorityShare
+
 __all__ = ["Line"]
 
 
 class _Turn:
-    __slots__ = ("first", "given", "wake")
+    __slots__ = ("first", "given", "priority", "wake")
 
-    def __init__(self, first: bool) -> None:
+    def __init__(self, first: bool, priority: Priority) -> None:
         self.first = first
+        self.priority = priority
         self.given = False
         self.wake = anyio.Event()
 
@@ -27,11 +31,17 @@ class Line:
     the line. A waiter cancelled while it waits leaves the line; one cancelled just after it was
     handed the turn passes it on. It does not preempt the holder: a ``first`` caller waits for
     the current holder to release.
+
+    With a :class:`~engine.limits.priority.PriorityShare` (``share``), the next turn among
+    callers that did not ask to go first goes to the class the share chooses: interactive
+    before background, first come first served within a class, background getting its bounded
+    share while both wait.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, share: PriorityShare | None = None) -> None:
         self._held = False
         self._waiting: deque[_Turn] = deque()
+        self.share = share
 
     def locked(self) -> bool:
         return self._held
@@ -48,20 +58,24 @@ class Line:
             f"waiting: {len(self._waiting)} ({first} first)]>"
         )
 
-    async def acquire(self, *, first: bool = False) -> None:
+    async def acquire(self, *, first: bool = False, priority: Priority = INTERACTIVE) -> None:
         """Wait for the turn; the caller must :meth:`release` it. A checkpoint, like
         :meth:`anyio.Lock.acquire`: raises at once in a cancelled scope, and lets other tasks
-        run even when the turn is free."""
+        run even when the turn is free. ``priority`` counts only with a share."""
         await anyio.lowlevel.checkpoint_if_cancelled()
         if not self._held and not self._waiting:
             self._held = True
+            if self.share is not None and not first:
+                self.share.granted_to(
+                    priority, interactive=priority == INTERACTIVE, background=priority == BACKGROUND
+                )
             try:
                 await anyio.lowlevel.cancel_shielded_checkpoint()
             except BaseException:
                 self.release()
                 raise
             return
-        turn = _Turn(first)
+        turn = _Turn(first, priority)
         if first:
             # Behind the `first` waiters already there, before everyone else.
             at = 0
@@ -84,8 +98,23 @@ class Line:
         if not self._held:
             raise RuntimeError("release() of a Line nobody holds")
         if self._waiting:
-            turn = self._waiting.popleft()
+            turn = self._next()
             turn.given = True  # the turn passes directly: _held stays True
             turn.wake.set()
         else:
             self._held = False
+
+    def _next(self) -> _Turn:
+        """Take the turn the next caller gets: a ``first`` one, else the share's class's
+        earliest (the earliest of all without a share)."""
+        waiting = self._waiting
+        share = self.share
+        if share is None or waiting[0].first:
+            return waiting.popleft()
+        interactive = any(t.priority == INTERACTIVE for t in waiting)
+        background = any(t.priority == BACKGROUND for t in waiting)
+        chosen = share.choose(interactive=interactive, background=background)
+        turn = next(t for t in waiting if t.priority == chosen)
+        waiting.remove(turn)
+        share.granted_to(chosen, interactive=interactive, background=background)  # type: ignore[arg-type]
+        return turn

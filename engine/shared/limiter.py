@@ -52,6 +52,7 @@ from engine.clock import Clock
 from engine.limits.adaptive import AdaptiveRate
 from engine.limits.config import RateLimitConfig, WindowRule
 from engine.limits.line import Line
+from engine.limits.priority import BACKGROUND, Priority, PriorityShare, fetch_priority
 from engine.limits.rate import RateLimiterStats, RateLimitTimeout, checked_pause, turnstile
 from engine.limits.schedule import RateSchedule
 from engine.shared.backend import RateDecision, SharedBackend
@@ -144,7 +145,11 @@ class RedisRateLimiter:
         # What the instance may grant on its own: the share's rules over every grant it made
         # (shared ones included, each recorded here too), and the local pause.
         self._fallback = RateSchedule(fallback_config(self.config, self.settings.fallback_share))
-        self._line = Line()  # FIFO, but a retry after a 429 asks to go first
+        # FIFO, but a retry after a 429 asks to go first; with priority classes
+        # (RateLimitConfig.background_share) interactive before background, within the share.
+        share = config.background_share
+        self._line = Line(PriorityShare(share) if share is not None else None)
+        self._background_grants = 0
         # With ``settle`` (replays), callers at one instant enter the line in key order, not in
         # the event loop's order, as with the local RateLimiter.
         self._turns = turnstile(self.config.settle, clock)
@@ -166,7 +171,12 @@ class RedisRateLimiter:
         self._busy_periods = 0
 
     async def acquire(
-        self, *, deadline: float | None = None, key: str = "", first: bool = False
+        self,
+        *,
+        deadline: float | None = None,
+        key: str = "",
+        first: bool = False,
+        priority: Priority | None = None,
     ) -> float:
         """Wait for a grant and return its time on ``clock.monotonic()``; see the module doc.
 
@@ -175,6 +185,8 @@ class RedisRateLimiter:
         takes the next turn in this instance's line, before the local callers waiting for one
         (the one holding the turn, talking to the backend, keeps it until its grant).
         """
+        if priority is None:
+            priority = fetch_priority()
         arrived = self._clock.monotonic()
         # Every caller waits for a grant here (a script round trip at least): busy from the
         # first caller's arrival until no caller is left.
@@ -183,14 +195,14 @@ class RedisRateLimiter:
             self._busy_periods += 1
         self._pending += 1
         try:
-            return await self._acquire(arrived, deadline, key, first)
+            return await self._acquire(arrived, deadline, key, first, priority)
         finally:
             self._pending -= 1
             if not self._pending:
                 self._busy_time += self._clock.monotonic() - self._busy_since
 
     async def _acquire(
-        self, arrived: float, deadline: float | None, key: str, first: bool
+        self, arrived: float, deadline: float | None, key: str, first: bool, priority: Priority
     ) -> float:
         self._waiting += 1
         self._max_queue = max(self._max_queue, self._waiting)
@@ -198,7 +210,7 @@ class RedisRateLimiter:
             with anyio.fail_after(None if deadline is None else max(0.0, deadline - arrived)):
                 if self._turns is not None:
                     await self._turns.acquire(key=key, first=first)
-                await self._line.acquire(first=first)
+                await self._line.acquire(first=first, priority=priority)
         except TimeoutError:
             self._timeouts += 1
             raise RateLimitTimeout(
@@ -207,9 +219,12 @@ class RedisRateLimiter:
         finally:
             self._waiting -= 1
         try:
-            return await self._head_of_line(arrived, deadline, key)
+            granted = await self._head_of_line(arrived, deadline, key)
         finally:
             self._line.release()
+        if priority == BACKGROUND:
+            self._background_grants += 1
+        return granted
 
     async def _head_of_line(self, arrived: float, deadline: float | None, key: str) -> float:
         waited = False
@@ -382,6 +397,9 @@ class RedisRateLimiter:
             busy_grants=self._shared_grants + self._fallback_grants,
             adaptive_scale=None if self.adaptive is None else self.adaptive.scale,
             adaptive_decreases=0 if self.adaptive is None else self.adaptive.decreases,
+            background_grants=self._background_grants,
+            contended_grants=0 if self._line.share is None else self._line.share.contended,
+            background_ahead=0 if self._line.share is None else self._line.share.background_ahead,
             shared_grants=self._shared_grants,
             fallback_grants=self._fallback_grants,
             errors=self._latency.errors,
