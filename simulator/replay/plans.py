@@ -17,7 +17,14 @@ import msgspec
 from recobeat.targets import AudioTargets
 from simulator import Catalog, SeedPool
 from simulator.replay.arrivals import iter_arrival_times, rng_for
-from simulator.replay.scenario import PlaylistStream, RequestStream, Scenario, SeedPoolSpec
+from simulator.replay.scenario import (
+    PlaylistStream,
+    RequestStream,
+    Scenario,
+    SeedPoolSpec,
+    TraceStream,
+)
+from simulator.replay.trace import MOOD_TARGETS, TraceEntry, TraceRecord, iter_trace
 from simulator.workload import PlaylistPlan
 
 __all__ = ["Arrival", "RequestPlan", "iter_arrivals", "plan_arrivals"]
@@ -53,8 +60,11 @@ def iter_arrivals(scenario: Scenario, catalog: Catalog) -> Iterator[Arrival]:
     when it is reached, from its own generator, so the result is the same as up front.
     """
     pools: dict[SeedPoolSpec, SeedPool] = {}
-    streams: list[Iterator[tuple[float, int, int]]] = []
+    streams: list[Iterator[tuple[float, int, int, TraceEntry | None]]] = []
     for s, stream in enumerate(scenario.workload):
+        if isinstance(stream, TraceStream):
+            streams.append(_traced(stream, s, scenario.duration))
+            continue
         spec = stream.seed_pool
         if spec not in pools:
             pools[spec] = SeedPool(
@@ -71,23 +81,83 @@ def iter_arrivals(scenario: Scenario, catalog: Catalog) -> Iterator[Arrival]:
         streams.append(_tagged(times, s))
     last = -1.0
     count = scenario.instances.count
-    for k, (at, s, i) in enumerate(heapq.merge(*streams)):
+    for k, (at, s, i, entry) in enumerate(heapq.merge(*streams)):
         stream = scenario.workload[s]
         name = f"{stream.name}-{i}"
-        pool = pools[stream.seed_pool]
-        if isinstance(stream, PlaylistStream):
-            work: PlaylistPlan | RequestPlan = _playlist(scenario.seed, s, i, name, stream, pool)
+        work: PlaylistPlan | RequestPlan
+        if isinstance(stream, TraceStream):
+            assert entry is not None
+            work = _from_trace(scenario.seed, s, i, name, stream, entry.record)
+        elif isinstance(stream, PlaylistStream):
+            work = _playlist(scenario.seed, s, i, name, stream, pools[stream.seed_pool])
         else:
-            work = _request(scenario.seed, s, i, stream, pool, catalog)
+            work = _request(scenario.seed, s, i, stream, pools[stream.seed_pool], catalog)
         at = max(at, last + _TIE)
         last = at
         yield Arrival(name, at, stream.name, k % count, work)
 
 
-def _tagged(times: Iterator[float], s: int) -> Iterator[tuple[float, int, int]]:
+def _tagged(times: Iterator[float], s: int) -> Iterator[tuple[float, int, int, None]]:
     # A function, not a generator expression in the loop: that one would read ``s`` late.
     for i, at in enumerate(times):
-        yield at, s, i
+        yield at, s, i, None
+
+
+def _traced(
+    stream: TraceStream, s: int, duration: float
+) -> Iterator[tuple[float, int, int, TraceEntry]]:
+    """A trace's records at ``offset + at / speed``, read as they are reached; reading stops
+    at the first record past ``duration``."""
+    for i, entry in enumerate(iter_trace(stream.path, stream.format)):
+        at = stream.offset + entry.at / stream.speed
+        if at > duration:
+            return
+        yield at, s, i, entry
+
+
+def _from_trace(
+    seed: int, s: int, i: int, name: str, stream: TraceStream, record: TraceRecord
+) -> PlaylistPlan | RequestPlan:
+    """A record's work: its call as recorded, or its generation with the recorded seeds (and
+    mood targets, when recorded) and the rest drawn as for ``kind = "playlists"``."""
+    if record.call is not None:
+        ids = record.ids
+        return RequestPlan(record.call, (ids,) if isinstance(ids, str) else tuple(ids or ()))
+    rng = rng_for(seed, "playlist", s, i)
+    mood = _zipf(rng, stream.moods)
+    recorded = {t: getattr(record, t) for t in MOOD_TARGETS if getattr(record, t) is not None}
+    if recorded:
+        targets = AudioTargets(**recorded)
+        shifted = _shift(targets, 0.1)
+    else:
+        targets, shifted = _mood(seed, s, mood, shift=0.0), _mood(seed, s, mood, shift=0.1)
+    refine = rng.random() < stream.refine_share
+    return PlaylistPlan(
+        id=name,
+        seeds=tuple(dict.fromkeys(record.seeds or ())),
+        targets=targets,
+        mood_think=round(_between(rng, stream.think), 6),
+        recommendation_size=rng.randint(*stream.recommendation_size),
+        candidates=rng.randint(*stream.candidates),
+        playlist_size=stream.playlist_size,
+        artist_searches=tuple(
+            _artist_name(rng_for(seed, "search", s, mood, n))
+            for n in range(rng.randint(*stream.artist_searches))
+        ),
+        refine=shifted if refine else None,
+        refine_think=round(_between(rng, stream.refine_think), 6),
+    )
+
+
+def _shift(targets: AudioTargets, shift: float) -> AudioTargets:
+    """A refinement of recorded targets: energy up and valence down by ``shift``, as a mood's."""
+
+    def q(x: float | None, by: float) -> float | None:
+        return None if x is None else round(min(1.0, max(0.0, x + by)) * 20) / 20
+
+    return msgspec.structs.replace(
+        targets, energy=q(targets.energy, shift), valence=q(targets.valence, -shift)
+    )
 
 
 def _between(rng, bounds: Sequence[float]) -> float:  # type: ignore[no-untyped-def]

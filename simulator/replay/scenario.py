@@ -34,6 +34,7 @@ __all__ = [
     "ScenarioError",
     "SeedPoolSpec",
     "Times",
+    "TraceStream",
     "WindowExpect",
     "load_scenario",
 ]
@@ -156,7 +157,51 @@ class RequestStream(_Spec, tag="requests", tag_field="kind", kw_only=True):
             raise ValueError("ids: a recommendation takes at most 5 seeds")
 
 
-Stream = PlaylistStream | RequestStream
+class TraceStream(_Spec, tag="trace", tag_field="kind", kw_only=True):
+    """A recorded trace replayed: one arrival per record, at the record's time, ``offset +
+    at / speed`` (records past ``duration`` are left out). A record is a raw call or a playlist
+    generation with its seeds and, optionally, mood targets; what a generation's record does not
+    say (think times, sizes, searches, refinement, untargeted moods) is drawn per generation as
+    ``kind = "playlists"`` draws it. The format: scenarios/README.md, "Traces"."""
+
+    name: str = "trace"
+    path: str
+    """The trace file; a relative path is relative to the scenario file (see load_scenario)."""
+    format: Literal["jsonl", "csv"] | None = None
+    """Inferred from the suffix: ``.jsonl`` (or ``.ndjson``), ``.csv``."""
+    speed: Positive = 1.0
+    """Time scale: 2.0 replays the same traffic in half the time."""
+    offset: NonNegative = 0.0
+    """Seconds of virtual time before the trace's first instant."""
+    moods: Count = 12
+    think: tuple[NonNegative, NonNegative] = (2.0, 8.0)
+    recommendation_size: tuple[int, int] = (20, 50)
+    candidates: tuple[int, int] = (50, 150)
+    playlist_size: Count = 25
+    artist_searches: tuple[int, int] = (0, 3)
+    refine_share: Share = 0.3
+    refine_think: tuple[NonNegative, NonNegative] = (1.0, 3.0)
+
+    def __post_init__(self) -> None:
+        for name in ("think", "recommendation_size", "candidates", "artist_searches"):
+            _range(getattr(self, name), name)
+        if not (self.recommendation_size[0] >= 1 and self.recommendation_size[1] <= 100):
+            raise ValueError(
+                f"recommendation_size: the API takes 1..100, not {list(self.recommendation_size)}"
+            )
+        if self.format is None and Path(self.path).suffix.lower() not in _TRACE_SUFFIXES:
+            raise ValueError(f"format: cannot tell from {self.path!r}; say jsonl or csv")
+
+    @property
+    def seed_pool(self) -> SeedPoolSpec:
+        """The default pool: a trace draws no seeds, but ``[prewarm]`` reads the first
+        stream's pool when no playlist stream has one."""
+        return SeedPoolSpec()
+
+
+_TRACE_SUFFIXES = (".jsonl", ".ndjson", ".csv")
+
+Stream = PlaylistStream | RequestStream | TraceStream
 
 
 class Instances(_Spec, kw_only=True):
@@ -394,8 +439,39 @@ def load_scenario(path: str | Path | Traversable) -> Scenario:
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        return msgspec.toml.decode(data, type=Scenario)
+        scenario = msgspec.toml.decode(data, type=Scenario)
     except msgspec.ValidationError as exc:
         raise ScenarioError(f"{path}: invalid scenario: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    if any(isinstance(stream, TraceStream) for stream in scenario.workload):
+        scenario = _with_traces(scenario, path)
+    return scenario
+
+
+def _with_traces(scenario: Scenario, path: Path | Traversable) -> Scenario:
+    """Each trace's path made absolute, relative to the scenario file's folder (so a bundled
+    scenario finds its trace wherever it was installed), and every record checked, one at a
+    time, before anything runs."""
+    from simulator.replay.trace import TraceError, iter_trace
+
+    folder = getattr(path, "parent", None)
+    streams: list[Stream] = []
+    for k, stream in enumerate(scenario.workload):
+        if isinstance(stream, TraceStream):
+            trace = Path(stream.path)
+            if not trace.is_absolute():
+                if not isinstance(folder, Path):
+                    raise ScenarioError(
+                        f"{path}: workload[{k}].path: a relative trace path needs a scenario "
+                        "file on disk"
+                    )
+                trace = folder / trace
+            stream = msgspec.structs.replace(stream, path=str(trace.resolve()))
+            try:
+                for _ in iter_trace(stream.path, stream.format):
+                    pass
+            except TraceError as exc:
+                raise ScenarioError(f"{path}: workload[{k}]: invalid trace: {exc}") from None
+        streams.append(stream)
+    return msgspec.structs.replace(scenario, workload=streams)
