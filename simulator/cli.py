@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 
+from simulator.plan.command import add_plan_command
 from simulator.replay.command import add_replay_command
 from simulator.upstream.presets import PRESETS
 
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_serve_command(commands)
     add_replay_command(commands)
+    add_plan_command(commands)
     return parser
 
 
