@@ -118,13 +118,14 @@ def _check_ids(call: str, ids: list[str] | str | None) -> None:
     spotify_only = call == "convert_ids"
     for i in ids:
         if not (_is_spotify_id(i) or (not spotify_only and is_reccobeats_id(i))):
-            kind = "a Spotify ID" if spotify_only else "a Spotify or ReccoBeats (UUID) ID"
-            raise ValueError(f"ids: not {kind}{_SPOTIFY}: {i!r}")
+            kind = f"a Spotify ID{_SPOTIFY}"
+            kind = kind if spotify_only else f"neither {kind} nor a ReccoBeats UUID"
+            raise ValueError(f"ids: {'not ' if spotify_only else ''}{kind}: {i!r}")
     if call == "recommendations" and len(ids) > MAX_SEEDS:
         raise ValueError(f"ids: a recommendation takes at most {MAX_SEEDS} seeds, not {len(ids)}")
 
 
-_SPOTIFY = " (22 base-62 characters spelling a value below 2**128)"
+_SPOTIFY = " (22 base-62 characters, a value below 2**128)"
 
 
 def _is_spotify_id(value: str) -> bool:
