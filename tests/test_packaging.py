@@ -22,6 +22,7 @@ PACKAGES = ("engine", "recobeat", "simulator")
 OPTIONAL = {
     "hypercorn": ("simulator/upstream/server.py",),
     "coredis": ("engine/redis/",),
+    "matplotlib": ("simulator/plan/plot.py",),
 }
 # Distribution name -> the import names it provides, where they differ.
 PROVIDES = {"httpx": {"httpx", "h2"}}
@@ -64,7 +65,7 @@ _WITHOUT_EXTRAS = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"hypercorn", "coredis"}:
+        if name.split(".")[0] in {"hypercorn", "coredis", "matplotlib"}:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, Block())
 """

@@ -12,6 +12,7 @@ times the line's lowest mean p95: where queueing delay takes off.
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
@@ -169,7 +170,7 @@ def run_plan(
         searches_fixed = [{a.path: v for a, v in zip(others, vs, strict=True)} for vs in grid]
         span = abs(target.high - target.low)
         tol = target.tolerance or (1 if is_integer_field(data, target) else span / 64)
-        steps = 2 + max(0, (span / tol).bit_length() if span > tol else 0)
+        steps = 2 + (math.ceil(math.log2(span / tol)) if span > tol else 0)
         expected += len(searches_fixed) * len(plan.seeds) * int(steps)
     with _executor(jobs) as executor:
         runner = _Runner(executor, plan, data, progress or (lambda done, total: None))
