@@ -17,6 +17,8 @@ import functools
 import hashlib
 import math
 import operator
+from collections.abc import Iterable
+from itertools import repeat
 
 import msgspec
 
@@ -100,12 +102,18 @@ class Recommender:
         points = self._points[dims]
         candidates = self._candidates(target[2], target[6], query.size + len(excluded))
         if unweighted and negative is None and key is None and mode is None:
-            # The common case, as one comprehension; same arithmetic as the general loop.
-            scored = [
-                (dist(points[i], scaled_target) ** 2 + _JITTER * ((noise[i] + shift) % 1.0), i)
-                for i in candidates
-                if i not in excluded
-            ]
+            # The common case; same arithmetic as the general loop. A score is its squared
+            # distance plus a jitter in [0, _JITTER], so (rounding being monotonic) it lies
+            # between d2 and d2 + _JITTER: a candidate whose d2 exceeds the size-th smallest
+            # d2 + _JITTER scores above at least size others and cannot be returned. Only the
+            # others get their jitter and a place in the sort.
+            kept = [i for i in candidates if i not in excluded]
+            d2 = [d**2 for d in map(dist, map(points.__getitem__, kept), repeat(scaled_target))]
+            pairs: Iterable[tuple[float, int]] = zip(d2, kept, strict=True)
+            if len(d2) > query.size:
+                bound = sorted(d2)[query.size - 1] + _JITTER
+                pairs = ((d, i) for d, i in pairs if d <= bound)
+            scored = [(d + _JITTER * ((noise[i] + shift) % 1.0), i) for d, i in pairs]
         else:
             scored = []
             vectors = catalog.feature_vector
