@@ -121,8 +121,9 @@ def _check_ids(call: str, ids: list[str] | str | None) -> None:
             kind = f"a Spotify ID{_SPOTIFY}"
             kind = kind if spotify_only else f"neither {kind} nor a ReccoBeats UUID"
             raise ValueError(f"ids: {'not ' if spotify_only else ''}{kind}: {i!r}")
-    if call == "recommendations" and len(ids) > MAX_SEEDS:
-        raise ValueError(f"ids: a recommendation takes at most {MAX_SEEDS} seeds, not {len(ids)}")
+    seeds = len(dict.fromkeys(ids))  # the client asks for each seed once
+    if call == "recommendations" and seeds > MAX_SEEDS:
+        raise ValueError(f"ids: a recommendation takes at most {MAX_SEEDS} seeds, not {seeds}")
 
 
 _SPOTIFY = " (22 base-62 characters, a value below 2**128)"

@@ -131,7 +131,14 @@ BAD_JSONL = [
     ({"at": 1, "call": "tracks", "ids": "x"}, "line 2: ids: tracks takes a non-empty list"),
     ({"at": 1, "call": "artist_search", "ids": [A]}, "line 2: ids: artist_search takes a text"),
     ({"at": 1, "call": "convert_ids", "ids": [UUID]}, "line 2: ids: not a Spotify ID"),
-    ({"at": 1, "call": "recommendations", "ids": [A] * 6}, "line 2: ids: a recommendation"),
+    (
+        {
+            "at": 1,
+            "call": "recommendations",
+            "ids": [A, B, C, UUID, *(spotify_text(v) for v in (1, 2))],
+        },
+        "line 2: ids: a recommendation takes at most 5 seeds, not 6",
+    ),
     ({"at": 1, "playlist": "u", "seeds": [UUID]}, "line 2: seeds: not a Spotify track ID"),
     ({"at": 1, "playlist": "u", "seeds": []}, "line 2: seeds: a playlist needs"),
     (
