@@ -144,7 +144,7 @@ def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
     [
         (["serve", "--port", "eighty"], "recobeat serve: argument --port: invalid int value"),
         (["replay", "--backend", "curio", "x"], "recobeat replay: argument --backend"),
-        (["plan"], "recobeat: argument COMMAND: invalid choice"),
+        (["frobnicate"], "recobeat: argument COMMAND: invalid choice"),
         ([], "recobeat: the following arguments are required: COMMAND"),
     ],
 )
