@@ -316,12 +316,16 @@ class RecoBeatClient:
         return await self._request_by_ids("tracks", TRACKS, ids, Track)
 
     async def _store_tracks(self, ids: list[str], found: Mapping[str, Any]) -> None:
-        """Caches each track per ID, and fills the ID registry for the Spotify IDs asked for."""
+        """Caches each track per ID, and fills the ID registry for the Spotify IDs asked for
+        that it does not hold yet (a fresh entry is not written again: it keeps its TTL)."""
         cache = self.engine.cache
         await cache.store_many("tracks", found)
-        await cache.store_many(
-            "ids", {i: found[i].id if i in found else MISSING for i in ids if is_spotify_id(i)}
-        )
+        spotify = [i for i in ids if is_spotify_id(i)]
+        if spotify:
+            held = await cache.lookup_many("ids", spotify, count=False)
+            await cache.store_many(
+                "ids", {i: found[i].id if i in found else MISSING for i in spotify if i not in held}
+            )
 
     async def _cached_by_id(
         self, namespace: str, ids: list[str], concurrency: int
