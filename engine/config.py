@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,7 +22,15 @@ import msgspec
 
 from engine.errors import EngineError
 
-__all__ = ["Config", "ConfigError", "NonNegative", "Positive", "PositiveInt", "load_config"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "NonNegative",
+    "Positive",
+    "PositiveInt",
+    "load_config",
+    "read_toml_file",
+]
 
 S = TypeVar("S")
 
@@ -143,3 +152,25 @@ def load_config(
     except msgspec.DecodeError as exc:
         raise ConfigError(f"not valid {format.upper()}: {exc}") from None
     raise ValueError(f"format must be 'toml' or 'json', not {format!r}")
+
+
+E = TypeVar("E", bound=ConfigError)
+
+
+def read_toml_file(
+    path: Path | Traversable, type_: type[S], *, what: str, error: type[E] = ConfigError
+) -> S:
+    """The TOML file at ``path`` as a ``type_``; every failure is one line of ``error`` that
+    names the file: ``<path>: cannot read: <reason>``, ``<path>: not valid TOML: <reason>``,
+    ``<path>: invalid <what>: <reason> - at `$.<field path>```. (Scenarios and plans are read
+    with it.)"""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return msgspec.toml.decode(data, type=type_)
+    except msgspec.ValidationError as exc:
+        raise error(f"{path}: invalid {what}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise error(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None

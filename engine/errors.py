@@ -7,9 +7,12 @@ raised. Each error also derives from the built-in its meaning matches (``Timeout
 
     EngineError
     ├── ConfigError (ValueError)              a configuration value is invalid
-    │   └── ScenarioError                     a scenario file that cannot be run (simulator)
+    │   ├── UnknownNamespaceError (LookupError)  a cache namespace the configuration lacks
+    │   ├── ScenarioError                     a scenario file that cannot be run (simulator)
+    │   └── PlanError                         a capacity plan that cannot be run (simulator)
     ├── RateLimitTimeout (TimeoutError)       no grant before the caller's deadline
     ├── SingleFlightClosed (RuntimeError)     the singleflight closed under a waiting caller
+    ├── CoalescerClosed (RuntimeError)        a coalescer closed under a waiting caller
     ├── SharedTierUnavailable (ConnectionError)  the shared (Redis) tier cannot be reached
     ├── CircuitOpen (ConnectionError)         an endpoint's circuit is open: refused, not sent
     ├── CorruptValue (ValueError)             stored bytes that decode into no allowed type

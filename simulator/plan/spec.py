@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from engine.config import ConfigError, read_toml_file
 from simulator.replay.library import resolve
 from simulator.replay.scenario import Scenario, ScenarioError, load_scenario
 
@@ -53,7 +54,7 @@ OBJECTIVES = {
 }
 
 
-class PlanError(ValueError):
+class PlanError(ConfigError):
     """A plan that cannot be run; the message (one line) names the file, the field and why."""
 
 
@@ -220,16 +221,7 @@ def load_plan(path: str | Path) -> tuple[Plan, Scenario]:
     """Read and validate a plan and its scenario, and try every axis value and target bound on
     the scenario, so that a bad value fails before anything runs."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        plan = msgspec.toml.decode(raw, type=Plan)
-    except msgspec.ValidationError as exc:
-        raise PlanError(f"{path}: invalid plan: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise PlanError(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None
+    plan = read_toml_file(path, Plan, what="plan", error=PlanError)
     try:
         scenario = _check(plan, path)
     except (PlanError, ScenarioError) as exc:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from engine.config import ConfigError
+from engine.config import ConfigError, read_toml_file
 from recobeat.config import ClientConfig
 from simulator import SimulatorConfig
 from simulator.profiles import PROFILES
@@ -434,16 +434,7 @@ def load_scenario(path: str | Path | Traversable) -> Scenario:
     where and why."""
     if isinstance(path, str):
         path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        scenario = msgspec.toml.decode(data, type=Scenario)
-    except msgspec.ValidationError as exc:
-        raise ScenarioError(f"{path}: invalid scenario: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    scenario = read_toml_file(path, Scenario, what="scenario", error=ScenarioError)
     if any(isinstance(stream, TraceStream) for stream in scenario.workload):
         scenario = _with_traces(scenario, path)
     return scenario
