@@ -8,10 +8,12 @@ limiter for its Retry-After, so every caller slows down, not just the one that w
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, ParamSpec, Protocol, Self, TypeVar, runtime_checkable
 
 import anyio
 import msgspec
@@ -19,6 +21,7 @@ import msgspec
 from engine.breaker import BreakerConfig, BreakerStats, CircuitBreakers, CircuitOpen
 from engine.cache import Cache, CacheConfig, CacheStats, MemoryStore, Missing, Store, canonical
 from engine.cache.events import CacheObserver
+from engine.cache.facade import checked_ttl
 from engine.clock import Clock, SystemClock
 from engine.config import Config, ConfigError, Positive
 from engine.exception_groups import OwnedTaskGroup
@@ -48,6 +51,25 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _arguments_key(signature: inspect.Signature, args: Any, kwargs: Any) -> str:
+    """The default key of a :meth:`Engine.cached_fn` call: its arguments bound to the
+    function's signature, defaults applied (``f(1, b=2)`` and ``f(1, 2)`` are one key), as JSON
+    ``{"args": [...], "kwargs": {...}}`` (order kept in sequences, mapping keys sorted)."""
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    try:
+        return msgspec.json.encode(
+            {"args": list(bound.args), "kwargs": bound.kwargs}, order="sorted"
+        ).decode()
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise TypeError(
+            f"cached_fn: the arguments have no canonical form ({exc}); pass key= (a callable of "
+            "the function's arguments returning a str or a mapping)"
+        ) from None
 
 
 class UpstreamTimeout(Retryable, TimeoutError):
@@ -265,8 +287,12 @@ class Engine:
         fetch: Callable[[], Awaitable[T | Missing]],
         *,
         endpoint: str | None = None,
+        ttl: float | None = None,
     ) -> T | Missing:
         """The cached value, or one deduplicated, limited, retried :meth:`upstream` call.
+
+        ``ttl`` (finite seconds > 0; :class:`ValueError` otherwise) replaces the namespace's
+        ``ttl`` for the value this call stores (:meth:`Cache.get_or_fetch`).
 
         While ``endpoint``'s circuit is open (:class:`~engine.breaker.CircuitOpen`), a value
         past its expiry by less than the namespace's ``stale_ttl`` is served instead of the
@@ -277,6 +303,7 @@ class Engine:
                 namespace,
                 key,
                 lambda: self.upstream(f"{namespace}:{canonical(key)}", fetch, endpoint=endpoint),
+                ttl=ttl,
             )
         except CircuitOpen:
             if self.breakers is None:
@@ -286,6 +313,62 @@ class Engine:
                 raise
             self.breakers.stale_answer(endpoint)
             return stale[0]  # type: ignore[no-any-return]
+
+    def cached_fn(
+        self,
+        namespace: str,
+        *,
+        key: Callable[..., str | Mapping[str, Any]] | None = None,
+        ttl: float | None = None,
+        endpoint: str | None = None,
+    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+        """A decorator: each call of the decorated async function goes through :meth:`cached`
+        (one cache lookup; on a miss one shared, limited, retried call of the function).
+
+        ``key``, called with the call's arguments, returns its key (a str or a mapping of
+        parameters); by default the arguments themselves, bound to the signature with defaults
+        applied, as canonical JSON (they must then be JSON-encodable: str, numbers, bools,
+        ``None``, lists, dicts, msgspec structs...). ``ttl`` overrides the namespace's for the
+        values stored. The namespace and ``ttl`` are checked here, when decorating; the engine
+        must be open (``async with``) when the function is called. The function keeps its
+        name, docstring and signature (:func:`functools.wraps`); returning :data:`MISSING`
+        stores a negative entry where the namespace has a ``missing_ttl``.
+        """
+        self.config.cache.policy.for_namespace(namespace)  # UnknownNamespaceError, if not declared
+        if ttl is not None:
+            ttl = checked_ttl(ttl)
+
+        def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+            signature = inspect.signature(fn) if key is None else None
+
+            @functools.wraps(fn)
+            async def cached_call(*args: P.args, **kwargs: P.kwargs) -> R:
+                call_key = (
+                    key(*args, **kwargs)
+                    if key is not None
+                    else _arguments_key(signature, args, kwargs)  # type: ignore[arg-type]
+                )
+                return await self.cached(  # type: ignore[return-value]
+                    namespace,
+                    call_key,
+                    lambda: fn(*args, **kwargs),
+                    endpoint=endpoint,
+                    ttl=ttl,
+                )
+
+            return cached_call
+
+        return decorate
+
+    async def invalidate(self, namespace: str, key: str | Mapping[str, Any]) -> bool:
+        """Forget ``key``'s cached entry; whether the store held one (:meth:`Cache.invalidate`:
+        store errors propagate; other instances' memory tiers keep their copies)."""
+        return await self.cache.invalidate(namespace, key)
+
+    async def clear(self, namespace: str) -> int | None:
+        """Forget every cached entry of ``namespace``; how many the store dropped, or ``None``
+        where it cannot count (:meth:`Cache.clear`)."""
+        return await self.cache.clear(namespace)
 
     async def deduplicated(
         self, key: str, fetch: Callable[[], Awaitable[T]], *, endpoint: str | None = None

@@ -61,6 +61,7 @@ PINNED: dict[str, list[str]] = {
         "CacheConfig",
         "CacheStats",
         "DAY",
+        "DeletesPrefix",
         "Entry",
         "HOUR",
         "MAX_CANONICAL",

@@ -12,7 +12,15 @@ from engine.cache.policy import (
     TtlPolicy,
     UnknownNamespaceError,
 )
-from engine.cache.store import MISSING, Entry, Missing, NamespaceUsage, ReportsUsage, Store
+from engine.cache.store import (
+    MISSING,
+    DeletesPrefix,
+    Entry,
+    Missing,
+    NamespaceUsage,
+    ReportsUsage,
+    Store,
+)
 
 __all__ = [
     "DAY",
@@ -23,6 +31,7 @@ __all__ = [
     "Cache",
     "CacheConfig",
     "CacheStats",
+    "DeletesPrefix",
     "Entry",
     "MemoryStore",
     "Missing",

@@ -50,6 +50,7 @@ Refreshing ahead (per namespace, off by default: ``NamespaceTtl.refresh_ahead``,
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -59,14 +60,14 @@ from engine.cache.events import CacheEvent, CacheObserver
 from engine.cache.keys import cache_key, canonical
 from engine.cache.policy import NamespaceTtl, TtlPolicy
 from engine.cache.refresh import Decision, decide, refresh_draw
-from engine.cache.store import MISSING, Entry, Missing, ReportsUsage, Store
+from engine.cache.store import MISSING, DeletesPrefix, Entry, Missing, ReportsUsage, Store
 from engine.clock import Clock
 from engine.exception_groups import OwnedTaskGroup
 from engine.limits.priority import FETCH_PRIORITY
 from engine.singleflight import CacheFlightKey, SingleFlight
 from engine.throttled_log import ThrottledWarning
 
-__all__ = ["Cache", "CacheStats", "NamespaceStats"]
+__all__ = ["Cache", "CacheStats", "NamespaceStats", "checked_ttl"]
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -78,6 +79,16 @@ REFRESH_HORIZON = 0.5
 #: Keys whose last fetch duration (XFetch's ``delta``) is remembered; older ones fall back to
 #: their namespace's last fetch duration.
 _DELTAS_KEPT = 10_000
+
+
+def checked_ttl(ttl: object) -> float:
+    """``ttl`` as a float if it is a per-call TTL override (finite seconds > 0); else
+    :class:`ValueError` (:class:`TypeError` for a non-number)."""
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        raise TypeError(f"ttl: expected seconds as an int or a float, got {ttl!r}")
+    if not math.isfinite(ttl) or ttl <= 0:
+        raise ValueError(f"ttl: expected finite seconds > 0, got {ttl!r}")
+    return float(ttl)
 
 
 class NamespaceStats(msgspec.Struct, frozen=True):
@@ -229,12 +240,21 @@ class Cache:
         namespace: str,
         key: str | Mapping[str, Any],
         fetch: Callable[[], Awaitable[T | Missing]],
+        *,
+        ttl: float | None = None,
     ) -> T | Missing:
         """The cached value of ``key``, or ``await fetch()`` (shared by concurrent misses).
 
         Returns :data:`MISSING` when the fetch returns it or a fresh negative entry says so.
         Exceptions from ``fetch`` propagate and are not cached.
+
+        ``ttl`` (finite seconds > 0, :class:`ValueError` otherwise) replaces the namespace's
+        ``ttl`` for the value this call's fetch stores (and for a refresh ahead this call
+        starts); a negative entry keeps the namespace's ``missing_ttl``. Concurrent misses share
+        one fetch: the ``ttl`` of the caller whose fetch runs is the one used.
         """
+        if ttl is not None:
+            ttl = checked_ttl(ttl)
         ns = self._namespaces.get(namespace) or self._namespace(namespace)
         full_key = ns.key(key)
         try:
@@ -246,16 +266,16 @@ class Cache:
         if entry is not None:
             now = self._wall()
             if ns.ahead and not entry.missing:
-                decision = self._decide(ns, full_key, entry, now)
+                decision = self._decide(ns, full_key, entry, now, ttl)
                 if decision == "stale":
                     ns.misses += 1
                     ns.stale_served += 1
                     if self._observer is not None:
                         self._observer(CacheEvent(now, "miss", full_key, entry.expires_at))
-                    self._start_refresh(ns, full_key, fetch)
+                    self._start_refresh(ns, full_key, fetch, ttl)
                     return entry.value  # type: ignore[no-any-return]
                 if decision == "refresh":
-                    self._start_refresh(ns, full_key, fetch)
+                    self._start_refresh(ns, full_key, fetch, ttl)
             if entry.fresh(now):
                 if self._observer is not None:
                     self._observer(CacheEvent(now, "hit", full_key, entry.expires_at))
@@ -282,7 +302,7 @@ class Cache:
             ns.expiry_miss_burst = waiting
         try:
             return await self._flights.do(
-                CacheFlightKey(full_key), lambda: self._fetch(ns, full_key, fetch)
+                CacheFlightKey(full_key), lambda: self._fetch(ns, full_key, fetch, ttl=ttl)
             )
         finally:
             waiting = callers[full_key] - 1
@@ -294,14 +314,18 @@ class Cache:
 
     # -- refreshing ahead ---------------------------------------------------------------------
 
-    def _decide(self, ns: _Namespace, full_key: str, entry: Entry, now: float) -> Decision:
+    def _decide(
+        self, ns: _Namespace, full_key: str, entry: Entry, now: float, ttl: float | None = None
+    ) -> Decision:
         """:func:`~engine.cache.refresh.decide` for this entry; the draw is hashed only inside
-        the refresh horizon (outside it the answer is ``hit`` whatever the draw)."""
+        the refresh horizon (outside it the answer is ``hit`` whatever the draw). A per-call
+        ``ttl`` sets the horizon (half of it) in place of the namespace's."""
         background = self._background
         expires_at = entry.expires_at
         if background is None or not background.is_open:
             return "hit" if now < expires_at else "miss"
-        if now < expires_at and expires_at - now > ns.horizon:
+        horizon = ns.horizon if ttl is None else ttl * REFRESH_HORIZON
+        if now < expires_at and expires_at - now > horizon:
             return "hit"
         return decide(
             now,
@@ -310,26 +334,34 @@ class Cache:
             beta=ns.refresh_ahead,
             stale_ttl=ns.refresh_stale_ttl,
             draw=refresh_draw(self._seed, full_key, now),
-            horizon=ns.horizon,
+            horizon=horizon,
         )
 
     def _start_refresh(
-        self, ns: _Namespace, full_key: str, fetch: Callable[[], Awaitable[Any]]
+        self,
+        ns: _Namespace,
+        full_key: str,
+        fetch: Callable[[], Awaitable[Any]],
+        ttl: float | None = None,
     ) -> None:
         background = self._background
         if full_key in self._refreshing or background is None or not background.is_open:
             return
         self._refreshing.add(full_key)
         ns.refreshes += 1
-        background.start_soon(self._refresh, ns, full_key, fetch)
+        background.start_soon(self._refresh, ns, full_key, fetch, ttl)
 
     async def _refresh(
-        self, ns: _Namespace, full_key: str, fetch: Callable[[], Awaitable[Any]]
+        self,
+        ns: _Namespace,
+        full_key: str,
+        fetch: Callable[[], Awaitable[Any]],
+        ttl: float | None = None,
     ) -> None:
         try:
             await self._flights.do(
                 CacheFlightKey(full_key),
-                lambda: self._fetch(ns, full_key, fetch, background=True),
+                lambda: self._fetch(ns, full_key, fetch, background=True, ttl=ttl),
             )
         except Exception as exc:
             ns.refreshes_failed += 1
@@ -346,6 +378,7 @@ class Cache:
         fetch: Callable[[], Awaitable[T | Missing]],
         *,
         background: bool = False,
+        ttl: float | None = None,
     ) -> T | Missing:
         # Runs in the flight's own task: the priority set here is this fetch's, nobody else's.
         token = FETCH_PRIORITY.set("background") if background else None
@@ -363,7 +396,7 @@ class Cache:
             if ns.missing_ttl is not None:
                 await self._set(full_key, Entry(None, self._wall() + ns.missing_ttl, True))
         else:
-            await self._set(full_key, Entry(value, self._wall() + ns.ttl))
+            await self._set(full_key, Entry(value, self._wall() + (ns.ttl if ttl is None else ttl)))
         return value
 
     async def stale(self, namespace: str, key: str | Mapping[str, Any]) -> tuple[Any] | None:
@@ -470,6 +503,43 @@ class Cache:
             else:
                 entry = Entry(value, now + ns.ttl)
             await self._set(ns.key(key), entry)
+
+    # -- invalidation -------------------------------------------------------------------------
+
+    async def invalidate(self, namespace: str, key: str | Mapping[str, Any]) -> bool:
+        """Forget ``key``'s entry; whether the store held one (fresh or not).
+
+        One ``get`` then one ``delete``. Unlike lookups, a store error here propagates (and is
+        counted in ``store_errors``): an invalidation that did not happen must not look done. A
+        fetch already running for the key still stores its result when it returns; a
+        :class:`~engine.shared.TieredStore` forgets the key in this instance's memory and in the
+        shared tier, not in other instances' memory tiers."""
+        ns = self._namespace(namespace)
+        full_key = ns.key(key)
+        try:
+            held = await self.store.get(full_key) is not None
+            await self.store.delete(full_key)
+        except Exception as exc:
+            self._store_failed("invalidate", full_key, exc)
+            raise
+        return held
+
+    async def clear(self, namespace: str) -> int | None:
+        """Forget every entry of ``namespace`` (of this cache's key version); how many the store
+        dropped, or ``None`` where it cannot count. The store must offer
+        :class:`~engine.cache.store.DeletesPrefix` (:class:`TypeError` otherwise); store errors
+        propagate, as in :meth:`invalidate`."""
+        ns = self._namespace(namespace)
+        store = self.store
+        if not isinstance(store, DeletesPrefix):
+            raise TypeError(
+                f"{type(store).__name__} cannot clear a namespace: it has no delete_prefix()"
+            )
+        try:
+            return await store.delete_prefix(ns.prefix)
+        except Exception as exc:
+            self._store_failed("clear", ns.prefix + "*", exc)
+            raise
 
     # -- stats --------------------------------------------------------------------------------
 

@@ -114,6 +114,16 @@ class MemoryStore:
         if self._data.pop(key, None) is not None:
             self._sizes[namespace_of(key)] -= 1
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Forget every key starting with ``prefix`` (O(size): every key is looked at); how many
+        entries were held, expired or not."""
+        data = self._data
+        dropped = [key for key in data if key.startswith(prefix)]
+        for key in dropped:
+            del data[key]
+            self._sizes[namespace_of(key)] -= 1
+        return len(dropped)
+
     def _purge(self) -> None:
         if not self.purge_window or not self._data:
             return

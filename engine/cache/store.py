@@ -14,7 +14,15 @@ from typing import Any, Final, Protocol, final, runtime_checkable
 
 import msgspec
 
-__all__ = ["MISSING", "Entry", "Missing", "NamespaceUsage", "ReportsUsage", "Store"]
+__all__ = [
+    "MISSING",
+    "DeletesPrefix",
+    "Entry",
+    "Missing",
+    "NamespaceUsage",
+    "ReportsUsage",
+    "Store",
+]
 
 
 @final
@@ -97,3 +105,14 @@ class ReportsUsage(Protocol):
     """A store that counts its entries per namespace (the in-memory store does)."""
 
     def usage(self) -> dict[str, NamespaceUsage]: ...
+
+
+@runtime_checkable
+class DeletesPrefix(Protocol):
+    """A store that can drop every key starting with a prefix (what
+    :meth:`engine.cache.Cache.clear` needs; the memory, tiered and Redis stores can)."""
+
+    async def delete_prefix(self, prefix: str) -> int | None:
+        """Forget every key starting with ``prefix``; how many were held (``None`` where the
+        store cannot count)."""
+        ...

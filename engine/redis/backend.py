@@ -44,6 +44,21 @@ return 0
 """
 
 
+# One batch of a prefix's deletion: SCAN from the cursor, DEL what matched; {next cursor, count}.
+_DELETE_SCANNED = """
+local scanned = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local keys = scanned[2]
+local dropped = 0
+if #keys > 0 then dropped = redis.call('DEL', unpack(keys)) end
+return {scanned[1], dropped}
+"""
+
+
+def _glob_escaped(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern."""
+    return "".join("\\" + c if c in "*?[]\\^-" else c for c in text)
+
+
 class CoredisBackend:
     """A :class:`~engine.shared.backend.SharedBackend` on Redis; use it in ``async with``."""
 
@@ -65,6 +80,7 @@ class CoredisBackend:
         self._adapt = self.client.register_script(ADAPT_SCRIPT)
         self._delete_if_equal = self.client.register_script(_DELETE_IF_EQUAL)
         self._extend_if_equal = self.client.register_script(_EXTEND_IF_EQUAL)
+        self._delete_scanned = self.client.register_script(_DELETE_SCANNED)
 
     async def __aenter__(self) -> Self:
         await self.client.__aenter__()
@@ -93,6 +109,21 @@ class CoredisBackend:
     async def delete(self, keys: Sequence[str]) -> None:
         with anyio.fail_after(self._timeout):
             await self.client.delete(keys)
+
+    async def delete_prefix(self, prefix: str, *, batch: int = 500) -> int:
+        """``SCAN`` ``MATCH <prefix>*`` and ``DEL`` in a script: one round trip per batch (about
+        ``batch`` keys scanned, each call under ``command_timeout``), until the cursor is 0."""
+        pattern = _glob_escaped(prefix) + "*"
+        cursor: Any = "0"
+        dropped = 0
+        while True:
+            with anyio.fail_after(self._timeout):
+                cursor, count = await self._delete_scanned(keys=[], args=[cursor, pattern, batch])
+            dropped += int(count)
+            if isinstance(cursor, bytes):
+                cursor = cursor.decode()
+            if str(cursor) == "0":
+                return dropped
 
     async def delete_if_equal(self, key: str, value: bytes) -> bool:
         with anyio.fail_after(self._timeout):

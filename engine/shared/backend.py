@@ -51,6 +51,13 @@ class SharedBackend(Protocol):
         """``DEL keys``."""
         ...
 
+    async def delete_prefix(self, prefix: str, *, batch: int = 500) -> int:
+        """Delete every key starting with ``prefix``; how many. On Redis: ``SCAN`` with
+        ``MATCH`` and ``DEL``, one round trip (a script) per batch of about ``batch`` keys
+        scanned, each bounded by the command timeout. Not atomic: a key written meanwhile may
+        survive."""
+        ...
+
     async def delete_if_equal(self, key: str, value: bytes) -> bool:
         """Delete ``key`` only if it holds ``value`` (atomically); whether it did."""
         ...

@@ -76,6 +76,18 @@ class InProcessRedis:
             self._rates.pop(key, None)
             self._adapts.pop(key, None)
 
+    async def delete_prefix(self, prefix: str, *, batch: int = 500) -> int:
+        self._check()
+        dropped = 0
+        for key in [key for key in self._values if key.startswith(prefix)]:
+            dropped += self._live(key) is not None
+            self._values.pop(key, None)
+        for states in (self._rates, self._adapts):
+            for key in [key for key in states if key.startswith(prefix)]:
+                del states[key]
+                dropped += 1
+        return dropped
+
     async def delete_if_equal(self, key: str, value: bytes) -> bool:
         self._check()
         if self._live(key) != value:

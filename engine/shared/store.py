@@ -115,6 +115,13 @@ class RedisStore:
     async def delete(self, key: str) -> None:
         await self._latency.timed(self.backend.delete([self._prefix + key]), self._clock)
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Forget every cache key starting with ``prefix`` (``SCAN``/``DEL`` in batches on
+        Redis: :meth:`~engine.shared.backend.SharedBackend.delete_prefix`); how many."""
+        return await self._latency.timed(
+            self.backend.delete_prefix(self._prefix + prefix), self._clock
+        )
+
     def stats(self) -> RedisStoreStats:
         return RedisStoreStats(
             hits=self._hits,

@@ -7,7 +7,11 @@ Guarantees of :class:`TieredStore`:
   ``expires_at``. (Choosing the tier is the only freshness check made here; the entry returned
   is still judged by the cache facade.) ``get_many`` asks the shared tier once for all the keys
   memory could not answer.
-- ``set`` writes memory, then the shared tier; ``delete`` deletes from both.
+- ``set`` writes memory, then the shared tier; ``delete`` deletes from both, and so does
+  ``delete_prefix`` (where the shared store has one), which answers the shared tier's count (the
+  one every instance sees), or ``None`` if the shared tier was skipped or failed (the memory
+  tier is cleared whatever happens). Other instances' memory tiers keep their copies until
+  those expire.
 - The shared tier cannot fail a call: an error is a miss (or a skipped write), counted, and
   logged as a warning at most once per ``warn_interval``. A value the shared tier cannot decode
   is no error: :class:`~engine.shared.RedisStore` answers it as a miss (and deletes it), so a
@@ -26,7 +30,7 @@ from typing import TypeVar
 import msgspec
 
 from engine.cache.memory import MemoryStore
-from engine.cache.store import Entry, NamespaceUsage, Store
+from engine.cache.store import DeletesPrefix, Entry, NamespaceUsage, Store
 from engine.clock import Clock
 from engine.shared.config import SharedTierConfig
 from engine.throttled_log import ThrottledWarning
@@ -119,6 +123,15 @@ class TieredStore:
     async def delete(self, key: str) -> None:
         await self.memory.delete(key)
         await self._shared("delete", key, lambda: self.shared.delete(key), None)
+
+    async def delete_prefix(self, prefix: str) -> int | None:
+        await self.memory.delete_prefix(prefix)
+        shared = self.shared
+        if not isinstance(shared, DeletesPrefix):
+            return None
+        return await self._shared(
+            "delete_prefix", prefix + "*", lambda: shared.delete_prefix(prefix), None
+        )
 
     async def _shared(
         self, operation: str, what: str, call: Callable[[], Awaitable[T]], fallback: T
