@@ -23,6 +23,7 @@ OPTIONAL = {
     "hypercorn": ("simulator/upstream/server.py",),
     "coredis": ("engine/redis/",),
     "matplotlib": ("simulator/plan/plot.py",),
+    "prometheus_client": ("engine/metrics.py",),
 }
 # Distribution name -> the import names it provides, where they differ.
 PROVIDES = {"httpx": {"httpx", "h2"}}
@@ -65,7 +66,7 @@ _WITHOUT_EXTRAS = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"hypercorn", "coredis", "matplotlib"}:
+        if name.split(".")[0] in {"hypercorn", "coredis", "matplotlib", "prometheus_client"}:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, Block())
 """
@@ -92,7 +93,11 @@ def test_the_base_packages_import_without_any_extra() -> None:
 
 @pytest.mark.parametrize(
     ("code", "extra"),
-    [("import simulator; simulator.serve_http", "server"), ("import engine.redis", "redis")],
+    [
+        ("import simulator; simulator.serve_http", "server"),
+        ("import engine.redis", "redis"),
+        ("from engine.metrics import register; register(None)", "metrics"),
+    ],
 )
 def test_an_extra_that_is_missing_names_itself(code: str, extra: str) -> None:
     done = _run_without_extras(code)
