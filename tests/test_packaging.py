@@ -24,6 +24,8 @@ OPTIONAL = {
     "coredis": ("engine/redis/",),
     "matplotlib": ("simulator/plan/plot.py",),
     "prometheus_client": ("engine/metrics.py",),
+    # The pytest plugin: only pytest imports it (entry point recobeat_pytest.py).
+    "pytest": ("simulator/pytest_plugin/",),
 }
 # Distribution name -> the import names it provides, where they differ.
 PROVIDES = {"httpx": {"httpx", "h2"}}
