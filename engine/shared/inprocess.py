@@ -19,12 +19,15 @@ replay share an :class:`InProcessRedis` instead. It keeps the semantics that mat
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from engine.clock import Clock
 from engine.shared.backend import RateDecision, SharedTierUnavailable
 from engine.shared.rate_adapt import AdaptState, adapt
 from engine.shared.rate_decision import RateState, decide
+
+T = TypeVar("T")
 
 __all__ = ["InProcessRedis"]
 
@@ -115,13 +118,9 @@ class InProcessRedis:
         ttl_ms: int,
     ) -> float:
         self._check()
-        state = self._adapts.get(key)
-        if state is None:
-            self._values.pop(key, None)  # a value there is no state: the script replaces it
-            state = self._adapts[key] = AdaptState()
         return adapt(
-            state,
-            now_ms=math.floor(self._clock.wall() * 1000) if now_ms is None else now_ms,
+            self._script_state(self._adapts, key, AdaptState),
+            now_ms=self._now_ms(now_ms),
             increase=increase,
             decrease_to=decrease_to,
             floor=floor,
@@ -141,19 +140,27 @@ class InProcessRedis:
         ages_ms: Sequence[int] = (),
     ) -> RateDecision:
         self._check()
-        state = self._rates.get(key)
-        if state is None:
-            self._values.pop(key, None)  # a value there is no state: the script replaces it
-            state = self._rates[key] = RateState()
         return decide(
-            state,
-            now_ms=math.floor(self._clock.wall() * 1000) if now_ms is None else now_ms,
+            self._script_state(self._rates, key, RateState),
+            now_ms=self._now_ms(now_ms),
             min_interval_ms=min_interval_ms,
             pause_ms=pause_ms,
             rules=rules,
             known_ms=known_ms,
             ages_ms=ages_ms,
         )
+
+    def _script_state(self, table: dict[str, T], key: str, new: Callable[[], T]) -> T:
+        """A script's state at ``key``: a value held there is no state (the script replaces it)."""
+        state = table.get(key)
+        if state is None:
+            self._values.pop(key, None)
+            state = table[key] = new()
+        return state
+
+    def _now_ms(self, now_ms: int | None) -> int:
+        """The caller's epoch milliseconds, or the twin's clock (a Redis server's ``TIME``)."""
+        return math.floor(self._clock.wall() * 1000) if now_ms is None else now_ms
 
     def flush(self) -> None:
         """Forget every key and limiter state, as ``FLUSHALL`` or a restart of a Redis that does

@@ -237,12 +237,10 @@ class RecoBeatApi:
         return json_response(self.catalog.features_json(index))
 
     def _artists(self, route: Route, params: Params) -> Response:
-        seen: dict[int, None] = {}
-        for artist_id in _ids(params, "ids", MAX_IDS_PER_REQUEST):
-            index = self.catalog.artist_index(artist_id)
-            if index is not None:
-                seen[index] = None
-        return _content([self.catalog.artist_json(a) for a in seen])
+        ids = _ids(params, "ids", MAX_IDS_PER_REQUEST)
+        return _content(
+            [self.catalog.artist_json(a) for a in _known(ids, self.catalog.artist_index)]
+        )
 
     def _artist_search(self, route: Route, params: Params) -> Response:
         text = _first(params, "searchText")
@@ -261,12 +259,8 @@ class RecoBeatApi:
         return _paged(self.catalog.artist_tracks(artist), self.catalog.track_json, params)
 
     def _albums(self, route: Route, params: Params) -> Response:
-        seen: dict[int, None] = {}
-        for album_id in _ids(params, "ids", MAX_IDS_PER_REQUEST):
-            index = self.albums.index(album_id)
-            if index is not None:
-                seen[index] = None
-        return _content([self.albums.album_json(a) for a in seen])
+        ids = _ids(params, "ids", MAX_IDS_PER_REQUEST)
+        return _content([self.albums.album_json(a) for a in _known(ids, self.albums.index)])
 
     def _album_tracks(self, route: Route, params: Params) -> Response:
         album_id = _path_id(route)
@@ -285,12 +279,8 @@ class RecoBeatApi:
         return _paged(self.albums.artist_albums(artist), self.albums.album_json, params)
 
     def _known_tracks(self, ids: list[str], *, sort: bool = False) -> tuple[int, ...]:
-        seen: dict[int, None] = {}
-        for track_id in ids:
-            index = self.catalog.track_index(track_id)
-            if index is not None:
-                seen[index] = None
-        return tuple(sorted(seen)) if sort else tuple(seen)
+        known = _known(ids, self.catalog.track_index)
+        return tuple(sorted(known)) if sort else known
 
 
 _encode = msgspec.json.Encoder().encode
@@ -305,6 +295,16 @@ def _page(parts: list[bytes], page: int, size: int, total: int) -> Response:
     """A :class:`recobeat.models.Page` of already encoded items."""
     content = tuple(map(msgspec.Raw, parts))
     return json_response(_encode(Page(content, page, size, total, -(-total // size))))
+
+
+def _known(ids: Sequence[str], index_of: Callable[[str], int | None]) -> tuple[int, ...]:
+    """The distinct entities ``ids`` name, in the order first named; unknown IDs left out."""
+    seen: dict[int, None] = {}
+    for identifier in ids:
+        index = index_of(identifier)
+        if index is not None:
+            seen[index] = None
+    return tuple(seen)
 
 
 def _paged(items: Sequence[int], render: Callable[[int], bytes], params: Params) -> Response:
