@@ -356,7 +356,7 @@ class _HookedFlight(SingleFlight):
     async def do(self, key: Hashable, fn: Callable[[], Any]) -> Any:
         on_flight = self._hooks.on_flight
         if on_flight is not None:
-            self._hooks._call(on_flight, "joined" if key in self._flights else "started")
+            self._hooks._call(on_flight, "joined" if self.running(key) else "started")
         return await super().do(key, fn)
 
 
