@@ -22,7 +22,7 @@ from __future__ import annotations
 import email.utils
 import math
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC
 from types import TracebackType
@@ -328,11 +328,13 @@ class RecoBeatClient:
             )
 
     async def _cached_by_id(
-        self, namespace: str, ids: list[str], concurrency: int
+        self, namespace: str, ids: list[str], concurrency: int, *, missed: Collection[str] = ()
     ) -> dict[str, Any]:
         """Per-ID cache entries first; the rest through the namespace's lookups (batched,
-        each ID in flight at most once, across instances too where the flights share)."""
-        found: dict[str, Any] = await self.engine.cache.lookup_many(namespace, ids)
+        each ID in flight at most once, across instances too where the flights share).
+        ``missed``: IDs the caller has just looked up in vain (not looked up again)."""
+        looked = [i for i in ids if i not in missed] if missed else ids
+        found: dict[str, Any] = await self.engine.cache.lookup_many(namespace, looked)
         rest = [i for i in ids if i not in found]
         if rest:
             lookup = self._lookups[namespace]
@@ -425,7 +427,9 @@ class RecoBeatClient:
         targets = {i: registry.get(i, i) for i in rest}
         wanted = list(dict.fromkeys(t for t in targets.values() if t is not MISSING))
         fetched = (
-            await self._cached_by_id("audio_features", wanted, batching.audio_features_concurrency)
+            await self._cached_by_id(
+                "audio_features", wanted, batching.audio_features_concurrency, missed=set(rest)
+            )
             if wanted
             else {}
         )
