@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, Self, TypeVar, runtime_checkable
 
 import anyio
+import anyio.lowlevel
 import msgspec
 
 from engine.breaker import BreakerConfig, BreakerStats, CircuitBreakers, CircuitOpen
@@ -377,6 +379,36 @@ class Engine:
         return await self.flights.do(
             ("upstream", key), lambda: self.upstream(key, fetch, endpoint=endpoint)
         )
+
+    async def until_quiet(self, quiet: float) -> None:
+        """Return once no interactive request has waited for the rate limiter, or been granted
+        by it, for ``quiet`` seconds: the budget is spare. How work nobody waits for
+        (pre-warming) stays off the budget while people are being served.
+
+        Guarantees: on return, no interactive request waits in this engine's rate limiter and
+        none was granted in the last ``quiet`` seconds. It does not reserve anything: an
+        interactive request arriving just after may still wait out the spacing after the
+        spare request's grant (scheduling is not pre-emptive), once per quiet period. With a
+        shared (Redis) limiter only this instance's requests are seen; with a limiter of the
+        user's own that cannot tell (no ``last_interactive()``), it returns at once.
+        Cancellable at every wait.
+        """
+        if isinstance(quiet, bool) or not isinstance(quiet, int | float) or not quiet >= 0:
+            raise ValueError(f"quiet: expected seconds >= 0, got {quiet!r}")
+        if not math.isfinite(quiet):
+            raise ValueError(f"quiet: expected finite seconds, got {quiet!r}")
+        last_interactive = getattr(self.rate, "last_interactive", None)
+        if last_interactive is None:
+            await anyio.lowlevel.checkpoint()
+            return
+        while True:
+            last = last_interactive()
+            now = self.clock.monotonic()
+            if last is not None and now >= last + quiet:
+                await anyio.lowlevel.checkpoint()
+                return
+            # While someone waits, look again a quiet period later: its grant starts another.
+            await anyio.sleep(max(quiet, 1e-3) if last is None else last + quiet - now)
 
     async def upstream(
         self,

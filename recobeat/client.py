@@ -52,7 +52,7 @@ from recobeat.contract import (
     TRACK_AUDIO_FEATURES,
     TRACKS,
 )
-from recobeat.defaults import TTL_TABLE
+from recobeat.defaults import PREWARM_QUIET, TTL_TABLE
 from recobeat.errors import (
     BadRequest,
     MalformedResponse,
@@ -456,11 +456,15 @@ class RecoBeatClient:
             "ids", {i: found[i].id if i in found else MISSING for i in ids if is_spotify_id(i)}
         )
 
-    async def prewarm(self, spotify_ids: Iterable[str]) -> int:
+    async def prewarm(self, spotify_ids: Iterable[str], *, quiet: float = PREWARM_QUIET) -> int:
         """Fill the ID registry and the audio features of ``spotify_ids`` ahead of need, with
-        spare budget only: every request goes at background priority (behind the requests
-        someone waits for, where the engine's rate limit has priority classes,
+        spare budget only: each request waits until the engine's rate limiter has served no
+        interactive request for ``quiet`` seconds (:meth:`engine.Engine.until_quiet`: nobody
+        is being served), then goes at background priority (behind the requests someone waits
+        for, where the engine's rate limit has priority classes,
         ``RateLimitConfig.background_share``; without them, in the one line like any other).
+        So a person's playlist is never served behind pre-warming except for the first
+        request of a generation that arrives within one spacing of a pre-warm grant.
 
         IDs whose features are cached, or that the registry knows to be unknown, are skipped
         (looked up without counting: these are not lookups anyone needed); the rest go through
@@ -478,6 +482,7 @@ class RecoBeatClient:
         lookup = self._lookups["audio_features"]
         asked = 0
         for chunk in chunked(wanted, MAX_IDS_PER_REQUEST):
+            await self.engine.until_quiet(quiet)
             # Looked up chunk by chunk: callers may have fetched some meanwhile.
             cached = await cache.lookup_many("audio_features", chunk, count=False)
             rest = [i for i in chunk if i not in cached]

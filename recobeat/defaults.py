@@ -28,12 +28,18 @@ from engine import CacheConfig, EngineConfig, NamespaceTtl, RateLimitConfig, Win
 from engine.cache import DAY, HOUR, MINUTE
 from engine.limits import ConcurrencyConfig
 
-__all__ = ["TTL_TABLE", "TUNED_CONCURRENCY", "TUNED_RATE", "tuned_engine_config"]
+__all__ = ["PREWARM_QUIET", "TTL_TABLE", "TUNED_CONCURRENCY", "TUNED_RATE", "tuned_engine_config"]
 
 #: 80 requests in any 60 s, and 0.75 s between two.
 TUNED_RATE = RateLimitConfig(rules=(WindowRule(limit=80, window=60.0),), min_interval=0.75)
 #: At most 6 requests in flight.
 TUNED_CONCURRENCY = ConcurrencyConfig(limit=6)
+
+#: Seconds without an interactive request served before pre-warming may use the budget
+#: (RecoBeatClient.prewarm): longer than the pause between the steps of one playlist
+#: generation (an answer and the client's work, about a second), so a generation in progress
+#: keeps the budget to itself.
+PREWARM_QUIET = 5.0
 #: The client's cache namespaces and their TTLs (the table above). The client needs each of
 #: them: a configuration that leaves one out gets it from here (see ``ClientConfig``).
 TTL_TABLE: Mapping[str, NamespaceTtl] = MappingProxyType(

@@ -139,6 +139,8 @@ class RateLimiter:
         self._busy_time = 0.0  # closed busy stretches
         self._busy_since = 0.0  # when the current one began (the queue is non-empty)
         self._busy_periods = 0
+        self._interactive_at = -math.inf  # the latest grant to an interactive request
+        self._interactive_waiting = 0
 
     async def acquire(
         self,
@@ -166,6 +168,8 @@ class RateLimiter:
             self._granted += 1
             if priority == BACKGROUND:
                 self._background_grants += 1
+            else:
+                self._interactive_at = now
             if self._share is not None and not first:
                 self._share.granted_to(
                     priority, interactive=priority == INTERACTIVE, background=priority == BACKGROUND
@@ -208,6 +212,8 @@ class RateLimiter:
         bisect.insort(queue, waiter)
         if rank:
             self._background_waiting += 1
+        if priority == INTERACTIVE:
+            self._interactive_waiting += 1
         self._max_queue = max(self._max_queue, len(queue))
         try:
             while True:
@@ -235,6 +241,8 @@ class RateLimiter:
             queue.remove(waiter)
             if rank:
                 self._background_waiting -= 1
+            if priority == INTERACTIVE:
+                self._interactive_waiting -= 1
             if queue:
                 self._head().wake.set()  # the same head, or the next one if it was this waiter
             if not queue:
@@ -254,6 +262,9 @@ class RateLimiter:
         queue.remove(waiter)
         if rank:
             self._background_waiting -= 1
+        if priority == INTERACTIVE:
+            self._interactive_waiting -= 1
+            self._interactive_at = now
         if queue:
             self._head().wake.set()
         else:
@@ -266,6 +277,12 @@ class RateLimiter:
         self._waited += 1
         self._total_wait += now - arrived
         return now
+
+    def last_interactive(self) -> float | None:
+        """When the budget last served someone waiting: ``None`` while an interactive request
+        waits in line, else the instant of the latest interactive grant (``-inf`` before the
+        first). What :meth:`engine.Engine.until_quiet` reads to use spare budget only."""
+        return None if self._interactive_waiting else self._interactive_at
 
     def _timeout(self, next_allowed: float) -> RateLimitTimeout:
         self._timeouts += 1

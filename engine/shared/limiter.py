@@ -52,7 +52,13 @@ from engine.clock import Clock
 from engine.limits.adaptive import AdaptiveRate
 from engine.limits.config import RateLimitConfig, WindowRule
 from engine.limits.line import Line
-from engine.limits.priority import BACKGROUND, Priority, PriorityShare, fetch_priority
+from engine.limits.priority import (
+    BACKGROUND,
+    INTERACTIVE,
+    Priority,
+    PriorityShare,
+    fetch_priority,
+)
 from engine.limits.rate import RateLimiterStats, RateLimitTimeout, checked_pause, turnstile
 from engine.limits.schedule import RateSchedule
 from engine.shared.backend import RateDecision, SharedBackend
@@ -169,6 +175,8 @@ class RedisRateLimiter:
         self._busy_time = 0.0  # closed busy stretches
         self._busy_since = 0.0
         self._busy_periods = 0
+        self._interactive_at = -math.inf  # this instance's latest interactive grant
+        self._interactive_waiting = 0
 
     async def acquire(
         self,
@@ -194,12 +202,25 @@ class RedisRateLimiter:
             self._busy_since = arrived
             self._busy_periods += 1
         self._pending += 1
+        interactive = priority == INTERACTIVE
+        self._interactive_waiting += interactive
         try:
-            return await self._acquire(arrived, deadline, key, first, priority)
+            granted = await self._acquire(arrived, deadline, key, first, priority)
         finally:
+            self._interactive_waiting -= interactive
             self._pending -= 1
             if not self._pending:
                 self._busy_time += self._clock.monotonic() - self._busy_since
+        if interactive:
+            self._interactive_at = granted
+        return granted
+
+    def last_interactive(self) -> float | None:
+        """``None`` while an interactive request of this instance waits, else the instant of
+        its latest interactive grant (``-inf`` before the first); see
+        :meth:`engine.limits.RateLimiter.last_interactive`. Other instances' requests are not
+        seen: spare budget is judged per instance."""
+        return None if self._interactive_waiting else self._interactive_at
 
     async def _acquire(
         self, arrived: float, deadline: float | None, key: str, first: bool, priority: Priority

@@ -19,12 +19,14 @@ from simulator.replay.floor import budget_utilisation as _utilisation
 from simulator.replay.hotkeys import hot_key_summary, refreshes_ahead
 from simulator.replay.outage import breaker_summary
 from simulator.replay.phases import PhaseFigures, phase_figures
+from simulator.replay.prewarm import prewarm_summary
 from simulator.replay.runner import RunResult
 from simulator.replay.scenario import (
     Bound,
     BreakerExpect,
     HotKeysExpect,
     PhasesExpect,
+    PrewarmExpect,
     WindowExpect,
 )
 
@@ -87,6 +89,8 @@ def check_all(run: RunResult) -> list[Check]:
         checks += _hot_keys(run, expect.hot_keys)
     if expect.phases is not None:
         checks += _phases(run, expect.phases)
+    if expect.prewarm is not None and run.stream_baseline:
+        checks += _prewarm(run, expect.prewarm)
     # Always checked: a replay whose generations failed must not pass by saying nothing about
     # failures; a scenario that means to show them says so (``failed = { min = 1 }``).
     failed = run.failed
@@ -232,6 +236,35 @@ def _hot_keys(run: RunResult, expect: HotKeysExpect) -> list[Check]:
     for name, limit in sorted(expect.request_latency.items()):
         value = latencies[-1] if name == "max" and latencies else percentile(latencies, name)
         checks.append(_bounded(f"raw call latency {name} (s)", value, Bound(max=limit)))
+    return checks
+
+
+def _prewarm(run: RunResult, expect: PrewarmExpect) -> list[Check]:
+    summary = prewarm_summary(run)
+    assert summary is not None  # the scenario has [prewarm]
+    warm = {t.stream: t for t in summary.streams}
+    cold = {t.stream: t for t in summary.without}
+    checks = []
+    for name in expect.not_slower:
+        w, c = warm[name], cold[name]
+        checks.append(
+            Check(
+                f"stream {name} not slower, p50/p95/max (s)",
+                w.p50 <= c.p50 and w.p95 <= c.p95 and w.max <= c.max,
+                f"{w.p50:.2f}, {w.p95:.2f}, {w.max:.2f}",
+                f"<= {c.p50:.2f}, {c.p95:.2f}, {c.max:.2f}",
+            )
+        )
+    for name in expect.faster_p95:
+        w, c = warm[name], cold[name]
+        checks.append(
+            Check(
+                f"stream {name} p95 lower (s)",
+                w.p95 < c.p95,
+                f"{w.p95:.2f}",
+                f"< {c.p95:.2f}",
+            )
+        )
     return checks
 
 

@@ -72,7 +72,7 @@ async def run_prewarm(
     for at in sorted(spec.at):
         await anyio.sleep_until(at)
         for client in clients:
-            warmed.append(await client.prewarm(ids))
+            warmed.append(await client.prewarm(ids, quiet=spec.quiet))
 
 
 class StreamLatency(msgspec.Struct, frozen=True):
@@ -97,28 +97,18 @@ class PrewarmSummary(msgspec.Struct, frozen=True):
     """Of those, the grants background took (its bounded share in use)."""
     streams: list[StreamLatency]
     """Playlist latency per workload stream."""
+    without: list[StreamLatency] = []
+    """With ``[prewarm] baseline = true``: the same, replayed under the same profile with the
+    step off (empty otherwise)."""
 
 
 def prewarm_summary(run: RunResult) -> PrewarmSummary | None:
     """The figures, for scenarios with ``[prewarm]``; ``None`` otherwise."""
-    from simulator.replay.checks import percentile
-
     if run.scenario.prewarm is None:
         return None
     budgets = run.stats[:1] if run.scenario.instances.shared_budget else run.stats
     rates = [s.engine.rate for s in budgets]
-    streams = []
-    for stream in run.scenario.workload:
-        values = sorted(run.stream_latencies.get(stream.name, []))
-        streams.append(
-            StreamLatency(
-                stream=stream.name,
-                count=len(values),
-                p50=round(percentile(values, "p50"), 6),
-                p95=round(percentile(values, "p95"), 6),
-                max=round(values[-1], 6) if values else 0.0,
-            )
-        )
+    names = [stream.name for stream in run.scenario.workload]
     background = sum(r.background_grants for r in rates)
     return PrewarmSummary(
         ran=prewarm_runs(run.scenario, run.profile),
@@ -127,8 +117,27 @@ def prewarm_summary(run: RunResult) -> PrewarmSummary | None:
         interactive_grants=sum(r.granted for r in rates) - background,
         contended_grants=sum(r.contended_grants for r in rates),
         background_ahead=sum(r.background_ahead for r in rates),
-        streams=streams,
+        streams=_stream_latencies(names, run.stream_latencies),
+        without=_stream_latencies(names, run.stream_baseline) if run.stream_baseline else [],
     )
+
+
+def _stream_latencies(names: list[str], latencies: dict[str, list[float]]) -> list[StreamLatency]:
+    from simulator.replay.checks import percentile
+
+    streams = []
+    for name in names:
+        values = sorted(latencies.get(name, []))
+        streams.append(
+            StreamLatency(
+                stream=name,
+                count=len(values),
+                p50=round(percentile(values, "p50"), 6),
+                p95=round(percentile(values, "p95"), 6),
+                max=round(values[-1], 6) if values else 0.0,
+            )
+        )
+    return streams
 
 
 def prewarm_lines(summary: PrewarmSummary | None) -> list[str]:
@@ -145,9 +154,13 @@ def prewarm_lines(summary: PrewarmSummary | None) -> list[str]:
         f"{s.contended_grants} made while both classes waited, {s.background_ahead} of them "
         "to background"
     ]
-    lines += [
-        f"stream {t.stream}: playlist latency p50 {t.p50:.2f} s, p95 {t.p95:.2f} s, "
-        f"max {t.max:.2f} s (n={t.count})"
-        for t in s.streams
-    ]
+    without = {t.stream: t for t in s.without}
+    for t in s.streams:
+        line = (
+            f"stream {t.stream}: playlist latency p50 {t.p50:.2f} s, p95 {t.p95:.2f} s, "
+            f"max {t.max:.2f} s (n={t.count})"
+        )
+        if (w := without.get(t.stream)) is not None:
+            line += f"; without pre-warming p50 {w.p50:.2f} s, p95 {w.p95:.2f} s, max {w.max:.2f} s"
+        lines.append(line)
     return lines

@@ -84,6 +84,9 @@ class RunResult(msgspec.Struct):
     stream (simulator/replay/prewarm.py); empty otherwise."""
     prewarmed: int = 0
     """IDs the ``[prewarm]`` step asked the upstream for."""
+    stream_baseline: dict[str, list[float]] = {}
+    """With ``[prewarm] baseline = true``: ``stream_latencies`` of the same replay under the
+    same profile with the step off."""
 
 
 class _Tally:
@@ -146,9 +149,18 @@ def run_scenario(
 
     ``progress``, when given, is called as virtual time advances (about each 1 % of the
     horizon, when an arrival starts or finishes) and once at the end with ``finished=True``."""
-    return run_virtual(
+    run = run_virtual(
         _replay, scenario, backend, profile, progress, backend=backend, seed=scenario.seed
     )
+    spec = scenario.prewarm
+    if spec is not None and spec.baseline and prewarm_runs(scenario, run.profile):
+        # The same replay with the step off: what pre-warming changed, and nothing else.
+        cold = msgspec.structs.replace(scenario, prewarm=msgspec.structs.replace(spec, at=[]))
+        baseline = run_virtual(
+            _replay, cold, backend, profile, None, backend=backend, seed=scenario.seed
+        )
+        run.stream_baseline = baseline.stream_latencies
+    return run
 
 
 async def _replay(

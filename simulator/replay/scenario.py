@@ -15,6 +15,7 @@ import msgspec
 
 from engine.config import ConfigError, read_toml_file
 from recobeat.config import ClientConfig
+from recobeat.defaults import PREWARM_QUIET
 from simulator import SimulatorConfig
 from simulator.profiles import PROFILES
 
@@ -286,6 +287,16 @@ class HotKeysExpect(_Spec, kw_only=True):
     """Maximum latency percentiles of the raw calls (``kind = "requests"``), seconds."""
 
 
+class PrewarmExpect(_Spec, kw_only=True):
+    """Pre-warming against the same profile without it (``[prewarm] baseline = true``)."""
+
+    not_slower: list[str] = []
+    """Streams none of whose generations may take longer than without pre-warming, at the
+    p50, the p95 and the max (the people pre-warming competed with)."""
+    faster_p95: list[str] = []
+    """Streams whose p95 must be lower than without pre-warming (those it was for)."""
+
+
 class Expect(_Spec, kw_only=True):
     profiles: list[str] = []
     """The profiles these expectations judge (none: every run). A ``compare`` run under another
@@ -324,6 +335,8 @@ class Expect(_Spec, kw_only=True):
     """Hot keys across their expiries: the callers on the miss path at once, stale answers and
     the raw calls' latency (judged when the engine refreshes ahead)."""
     """What the circuit breakers show in an outage (judged when the engine has a breaker)."""
+    prewarm: PrewarmExpect | None = None
+    """Each stream's latency with the ``[prewarm]`` step against the same profile without."""
     phases: PhasesExpect | None = None
     """Per phase of the upstream's limit: the share used and the share refused."""
 
@@ -342,6 +355,12 @@ class Prewarm(_Spec, kw_only=True):
     """The most popular of its unknown IDs (the registry then knows them to be unknown)."""
     profiles: list[str] = []
     """The profiles the step runs under (none: every run)."""
+    quiet: NonNegative = PREWARM_QUIET
+    """Seconds without an interactive request served before a pre-warm request may go
+    (``RecoBeatClient.prewarm(quiet=...)``)."""
+    baseline: bool = False
+    """Also replay the workload under the same profile with the step off, and report each
+    stream's latency beside it (what ``[expect.prewarm]`` judges)."""
 
 
 # -- the scenario -------------------------------------------------------------------------------
@@ -378,6 +397,14 @@ class Scenario(_Spec, kw_only=True):
             unknown := sorted(set(self.prewarm.profiles) - set(PROFILES))
         ):
             raise ValueError(f"prewarm.profiles: unknown {unknown}; known: {sorted(PROFILES)}")
+        if (judged := self.expect.prewarm) is not None:
+            if self.prewarm is None or not self.prewarm.baseline:
+                raise ValueError("expect.prewarm: needs [prewarm] with baseline = true")
+            names = {stream.name for stream in self.workload}
+            if unknown := sorted(set(judged.not_slower + judged.faster_p95) - names):
+                raise ValueError(
+                    f"expect.prewarm: unknown streams {unknown}; known: {sorted(names)}"
+                )
         if not self.workload:
             raise ValueError("workload: at least one stream")
         if not self.backends:

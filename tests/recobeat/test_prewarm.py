@@ -108,3 +108,37 @@ async def test_interactive_requests_go_before_the_prewarm(
     assert order[:4] == ["/v1/audio-features"] + ["/v1/track/recommendation"] * 3
     assert order.count("/v1/audio-features") == 5
     assert stats.background_grants == 5
+
+
+@pytest.mark.parametrize("classes", [False, True], ids=["one-line", "classes"])
+async def test_prewarm_uses_spare_budget_only(
+    make_simulator: Callable[..., RecoBeatSimulator], classes: bool
+) -> None:
+    """While people are served (a lookup every 2 s for 20 s), no pre-warm request goes out:
+    each waits for ``quiet`` seconds without an interactive grant (but the one already in line
+    when the first person came). Before the first person was served, pre-warming had the
+    budget; that person waited out one spacing with priority classes, two without (the
+    pre-warm request already in the line goes first); nobody after waited for it."""
+    sim = make_simulator()
+    popular = [sim.catalog.spotify_id(i) for i in range(200)]  # five requests of 40
+    async with opened(sim, with_classes() if classes else None) as client:
+
+        async def people() -> None:
+            for k in range(10):
+                await anyio.sleep_until(1.0 + 2.0 * k)
+                await client.recommendations([sim.catalog.track_uuid(1000 + k)], 10)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(people)
+            tg.start_soon(lambda: client.prewarm(popular, quiet=5.0))
+    sent = sorted(sim.log, key=lambda r: r.sent or r.arrival)
+    warm = [r.sent or r.arrival for r in sent if r.endpoint == "/v1/audio-features"]
+    people_sent = [r.sent or r.arrival for r in sent if r.endpoint != "/v1/audio-features"]
+    assert len(warm) == 5 and len(people_sent) == 10
+    first, last = people_sent[0], people_sent[-1]
+    # At most the one pre-warm request already in line when the first person came (with
+    # classes it goes after that person), and none delays anyone after the first.
+    assert len([t for t in warm if first <= t < last + 5.0]) <= (1 if classes else 0)
+    assert len([t for t in warm if t >= last + 5.0]) >= 2  # it finished once people left
+    assert first - 1.0 <= (0.75 if classes else 1.5) + 1e-6
+    assert people_sent[1:] == [pytest.approx(1.0 + 2.0 * k) for k in range(1, 10)]
