@@ -39,8 +39,13 @@ from engine.limits import (
 from engine.limits.priority import Priority
 from engine.limits.protocol import RateLimiting
 from engine.retry import RateLimited, Retryable, RetryConfig, RetryPolicy, retrying
-from engine.shared.store import RedisStoreStats
-from engine.shared.tiered import TieredStoreStats
+from engine.shared.backend import SharedBackend
+from engine.shared.codec import TypeRegistry
+from engine.shared.config import SharedTierConfig
+from engine.shared.flight import DistributedFlight
+from engine.shared.limiter import RedisRateLimiter
+from engine.shared.store import RedisStore, RedisStoreStats
+from engine.shared.tiered import TieredStore, TieredStoreStats
 from engine.singleflight import SingleFlight, SingleFlightStats
 
 __all__ = [
@@ -215,6 +220,44 @@ class Engine:
         self._failure_seconds = 0.0
         self.breakers: CircuitBreakers | None = (
             None if config.breaker is None else CircuitBreakers(config.breaker, clock=self.clock)
+        )
+
+    @classmethod
+    def sharing(
+        cls,
+        backend: SharedBackend,
+        config: EngineConfig,
+        *,
+        registry: TypeRegistry | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
+        settings: SharedTierConfig | None = None,
+    ) -> Engine:
+        """An engine that shares its cache, its rate budget and its fetches in flight with
+        every other engine on ``backend`` (a Redis: :class:`engine.redis.CoredisBackend`):
+        its own LRU in front of a :class:`~engine.shared.RedisStore` (a
+        :class:`~engine.shared.TieredStore`), a :class:`~engine.shared.RedisRateLimiter` on
+        ``config.rate``, and a :class:`~engine.shared.DistributedFlight` (one instance fetches
+        a key the others missed too). ``registry`` names the types the shared cache may decode
+        (nothing is unpickled); ``settings``, the tier's key prefix and fallbacks. The engine
+        does not own ``backend``: close it after the engine."""
+        if config.rate is None:
+            raise ConfigError("EngineConfig.rate: required to share a rate budget")
+        clock = clock if clock is not None else SystemClock()
+        settings = settings if settings is not None else SharedTierConfig()
+        store = TieredStore(
+            MemoryStore(capacity=config.cache.capacity, clock=clock),
+            RedisStore(backend, clock=clock, registry=registry, config=settings),
+            clock=clock,
+            config=settings,
+        )
+        return cls(
+            config,
+            clock=clock,
+            store=store,
+            seed=seed,
+            rate_limiter=RedisRateLimiter(backend, config.rate, clock=clock, settings=settings),
+            flights=DistributedFlight(backend, store, clock=clock, settings=settings),
         )
 
     async def __aenter__(self) -> Self:

@@ -35,7 +35,8 @@ from engine import MISSING, Clock, Engine, Missing, chunked, map_bounded
 from engine.batchflight import BatchFlight
 from engine.coalescing import Coalescer
 from engine.limits.priority import FETCH_PRIORITY
-from engine.shared import KeyClaims
+from engine.shared import KeyClaims, SharedBackend
+from recobeat.cache_types import recobeat_types
 from recobeat.config import ClientConfig
 from recobeat.contract import (
     ARTIST_SEARCH,
@@ -82,9 +83,13 @@ _DELAY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?")
 class RecoBeatClient:
     """Typed access to RecoBeat; an async context manager that owns what it creates.
 
-    Pass ``engine`` to share one engine (one rate budget, one cache) between clients, ``http``
-    to bring your own ``httpx.AsyncClient``, or ``transport`` (the simulator's in-process
-    transport in tests and replays) to keep the configured client but change how it sends.
+    Pass ``engine`` to share one engine (one rate budget, one cache) between clients,
+    ``shared`` (a Redis: :class:`engine.redis.CoredisBackend`) to share them with every
+    instance of the service (:meth:`engine.Engine.sharing`: the client's engine keeps its LRU
+    in front of the shared cache, takes its grants from the shared budget and fetches each key
+    once across instances; the client does not close ``shared``), ``http`` to bring your own
+    ``httpx.AsyncClient``, or ``transport`` (the simulator's in-process transport in tests and
+    replays) to keep the configured client but change how it sends.
     """
 
     def __init__(
@@ -92,6 +97,7 @@ class RecoBeatClient:
         config: ClientConfig | None = None,
         *,
         engine: Engine | None = None,
+        shared: SharedBackend | None = None,
         http: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
@@ -99,8 +105,11 @@ class RecoBeatClient:
     ) -> None:
         if http is not None and transport is not None:
             raise ValueError("pass http or transport, not both: a transport belongs to a client")
+        if engine is not None and shared is not None:
+            raise ValueError("pass engine or shared, not both: shared builds the engine")
         self.config = config if config is not None else ClientConfig()
         self._engine = engine
+        self._shared = shared
         self._clock = clock
         self._seed = seed
         self._http = http
@@ -114,9 +123,18 @@ class RecoBeatClient:
     async def __aenter__(self) -> Self:
         async with AsyncExitStack() as stack:
             if self._engine is None:
-                self._engine = await stack.enter_async_context(
+                engine = (
                     Engine(self.config.engine, clock=self._clock, seed=self._seed)
+                    if self._shared is None
+                    else Engine.sharing(
+                        self._shared,
+                        self.config.engine,
+                        registry=recobeat_types(),
+                        clock=self._clock,
+                        seed=self._seed,
+                    )
                 )
+                self._engine = await stack.enter_async_context(engine)
             else:
                 # A shared engine must serve the client's namespaces (declared or by default).
                 for namespace in TTL_TABLE:

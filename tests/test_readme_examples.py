@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from engine import SystemClock
+from engine import VirtualClock
 from engine.shared import InProcessRedis
 from engine.testing import BACKENDS, run_virtual
 from simulator import RecoBeatSimulator, SimulatorTransport
@@ -101,7 +101,7 @@ def test_redis_tier(
     ids = spotify_ids(sim)
 
     async def main() -> Any:
-        redis = InProcessRedis(clock=SystemClock())
+        redis = InProcessRedis(clock=VirtualClock())  # its "server" time must be virtual too
         await load("redis_tier").run(redis, ids, transport=SimulatorTransport(sim))
 
     run_virtual(main, backend=backend, seed=0)

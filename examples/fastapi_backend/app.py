@@ -40,28 +40,20 @@ from pydantic import BaseModel, Field
 
 from engine import (
     CircuitOpen,
-    Engine,
     EngineError,
-    MemoryStore,
     RateLimited,
     RateLimitTimeout,
     Retryable,
     SingleFlightClosed,
-    SystemClock,
     UpstreamTimeout,
     load_config,
 )
 from engine.metrics import prometheus_text
 from engine.shared import (
-    DistributedFlight,
-    RedisRateLimiter,
-    RedisStore,
     SharedBackend,
     SharedTierUnavailable,
-    TieredStore,
 )
 from examples.fastapi_backend.playlist import NoKnownSeeds, generate_playlist, mood_of
-from recobeat.cache_types import recobeat_types
 from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig
 from recobeat.errors import BadRequest
@@ -207,12 +199,10 @@ def create_app(
                 shared = await stack.enter_async_context(
                     CoredisBackend(RedisConfig(url=settings.redis_url))
                 )
-            engine = None
-            if shared is not None:
-                engine = await stack.enter_async_context(_shared_engine(settings.client, shared))
-            # ONE client for the whole process: one rate budget, one cache, one HTTP/2 pool.
+            # ONE client for the whole process: one rate budget, one cache, one HTTP/2 pool;
+            # with a shared tier, one budget and one cache for every instance of the service.
             app.state.recobeat = await stack.enter_async_context(
-                RecoBeatClient(settings.client, engine=engine, transport=transport)
+                RecoBeatClient(settings.client, shared=shared, transport=transport)
             )
             try:
                 yield
@@ -273,24 +263,6 @@ async def _client(request: Request) -> RecoBeatClient:
 
 
 Client = Annotated[RecoBeatClient, Depends(_client)]
-
-
-def _shared_engine(config: ClientConfig, redis: SharedBackend) -> Engine:
-    """An engine whose cache, rate budget and flights are shared through ``redis`` with every
-    instance of the service (as examples/redis_tier.py builds it)."""
-    clock = SystemClock()
-    store = TieredStore(
-        MemoryStore(clock=clock),
-        RedisStore(redis, clock=clock, registry=recobeat_types()),
-        clock=clock,
-    )
-    return Engine(
-        config.engine,
-        clock=clock,
-        store=store,
-        rate_limiter=RedisRateLimiter(redis, config.engine.rate, clock=clock),
-        flights=DistributedFlight(redis, store, clock=clock),
-    )
 
 
 app = create_app(Settings.from_env())
