@@ -18,18 +18,15 @@ generation", describes each step and its parameters):
 
 from __future__ import annotations
 
-import math
-
 import anyio
 import msgspec
 
 from recobeat.client import RecoBeatClient
-from recobeat.models import AudioFeatures, Track
+from recobeat.models import Track
+from recobeat.mood import rank_by_mood
 from recobeat.targets import AudioTargets
 
 __all__ = ["PlaylistOutcome", "PlaylistPlan", "generate_playlist"]
-
-_MOOD_FEATURES = ("energy", "valence", "danceability", "acousticness")
 
 
 class PlaylistPlan(msgspec.Struct, frozen=True):
@@ -96,11 +93,7 @@ async def _round(
         await client.recommend_from_seeds(seeds, plan.recommendation_size, targets=targets)
     )[: plan.candidates]
     features = await client.audio_features_many([t.id for t in candidates])
-    ranked = sorted(
-        (t for t in candidates if t.id in features),
-        key=lambda t: (_distance(features[t.id], targets), t.id),
-    )
-    kept = ranked[: plan.playlist_size]
+    kept = rank_by_mood(candidates, features, targets)[: plan.playlist_size]
     artist_ids = sorted({a.id for t in kept for a in t.artists})
     async with anyio.create_task_group() as tg:
         if artist_ids:
@@ -112,13 +105,3 @@ async def _round(
 
 async def _search(client: RecoBeatClient, name: str) -> None:
     await client.search_artists(name, size=5)
-
-
-def _distance(features: AudioFeatures, targets: AudioTargets) -> float:
-    """Euclidean distance over the mood features that have a target."""
-    total = 0.0
-    for name in _MOOD_FEATURES:
-        target = getattr(targets, name)
-        if target is not None:
-            total += (getattr(features, name) - target) ** 2
-    return math.sqrt(total)

@@ -53,11 +53,12 @@ from engine.shared import (
     SharedBackend,
     SharedTierUnavailable,
 )
-from examples.fastapi_backend.playlist import NoKnownSeeds, generate_playlist, mood_of
+from examples.fastapi_backend.playlist import NoKnownSeeds, generate_playlist
 from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig
 from recobeat.errors import BadRequest
 from recobeat.ids import InvalidId
+from recobeat.mood import mood_of
 from recobeat.stats_app import STATS_PATH
 from recobeat.targets import AudioTargets
 
@@ -230,7 +231,7 @@ def create_app(
                     spotify_id=track.spotify_id,
                     title=track.track_title,
                     artists=[a.name for a in track.artists],
-                    mood=dict(mood_of(features)),
+                    mood=mood_of(features),
                 )
                 for track, features in playlist.tracks
             ],

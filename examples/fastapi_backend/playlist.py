@@ -15,20 +15,17 @@ sends nothing upstream, and concurrent identical requests share each upstream ca
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from recobeat.client import RecoBeatClient
 from recobeat.contract import MAX_RECOMMENDATIONS
 from recobeat.ids import check_ids, is_spotify_id
 from recobeat.models import AudioFeatures, Track
+from recobeat.mood import average_mood, rank_by_mood
 from recobeat.targets import AudioTargets
 
-__all__ = ["MOOD_FEATURES", "NoKnownSeeds", "Playlist", "generate_playlist", "mood_of"]
-
-#: The audio features a mood is made of (AudioTargets fields, 0..1 each).
-MOOD_FEATURES = ("energy", "valence", "danceability", "acousticness")
+__all__ = ["NoKnownSeeds", "Playlist", "generate_playlist"]
 
 
 class NoKnownSeeds(LookupError):
@@ -65,44 +62,12 @@ async def generate_playlist(
     resolved = sorted({rid for s in seeds if (rid := converted.get(s, s)) is not None})
     if not resolved:
         raise NoKnownSeeds(f"RecoBeat knows none of the seeds: {', '.join(seeds[:5])}")
-    mood = targets if targets is not None else _average_mood(seed_features.values())
+    mood = targets if targets is not None else average_mood(list(seed_features.values()))
     # Twice the size asked for per seed chunk, so that ranking by mood has a choice.
     candidates = await client.recommend_from_seeds(
         resolved, min(MAX_RECOMMENDATIONS, 2 * size), targets=mood
     )
     features = await client.audio_features_many([t.id for t in candidates])
-    ranked = sorted(
-        (t for t in candidates if t.id in features),
-        key=lambda t: (_distance(features[t.id], mood), t.id),
-    )
+    ranked = rank_by_mood(candidates, features, mood)
     kept = [(t, features[t.id]) for t in ranked[:size]]
     return Playlist(tracks=kept, targets=mood, seeds=resolved, unknown_seeds=unknown)
-
-
-def _average_mood(features: Iterable[AudioFeatures]) -> AudioTargets:
-    """The seeds' own mood: the mean of each mood feature (no target without seed features)."""
-    rows = list(features)
-    if not rows:
-        return AudioTargets()
-    return AudioTargets(
-        **{
-            name: round(sum(getattr(f, name) for f in rows) / len(rows), 3)
-            for name in MOOD_FEATURES
-        }
-    )
-
-
-def _distance(features: AudioFeatures, targets: AudioTargets) -> float:
-    """Euclidean distance over the mood features that have a target."""
-    return math.sqrt(
-        sum(
-            (getattr(features, name) - target) ** 2
-            for name in MOOD_FEATURES
-            if (target := getattr(targets, name)) is not None
-        )
-    )
-
-
-def mood_of(features: AudioFeatures) -> Mapping[str, float]:
-    """A track's mood features by name."""
-    return {name: getattr(features, name) for name in MOOD_FEATURES}
