@@ -1,7 +1,9 @@
 """Run by test_redis_processes: take grants from the shared limiter and print their times.
 
-Arguments: the Redis URL, the number of grants, when to start (epoch seconds), and the event
-loop: ``asyncio`` or ``trio`` (through coredis), or ``redis-py`` (asyncio, through redis-py).
+Arguments: the Redis URL, the number of grants, and the event loop: ``asyncio`` or ``trio``
+(through coredis), or ``redis-py`` (asyncio, through redis-py). Once imported and connected, it
+prints ``ready`` and reads when to start (epoch seconds) from stdin: the workers start together
+however long each took to start up.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ async def connect(config: RedisConfig, adapter: str) -> AsyncIterator[SharedBack
             yield backend
 
 
-async def main(url: str, grants: int, start_at: float, adapter: str) -> None:
+async def main(url: str, grants: int, adapter: str) -> None:
     log: list[float] = []
     config = RedisConfig(url=url, shared=SharedTierConfig(prefix="procs"))
     async with connect(config, adapter) as backend:
@@ -55,6 +57,9 @@ async def main(url: str, grants: int, start_at: float, adapter: str) -> None:
             settings=config.shared,
             on_grant=log.append,
         )
+        await backend.get_many(["procs:ready"])  # connected
+        print("ready", flush=True)
+        start_at = float(await anyio.to_thread.run_sync(sys.stdin.readline))
         await anyio.sleep(max(0.0, start_at - SystemClock().wall()))
         for _ in range(grants):
             await limiter.acquire()
@@ -62,12 +67,7 @@ async def main(url: str, grants: int, start_at: float, adapter: str) -> None:
 
 
 if __name__ == "__main__":
-    loop = sys.argv[4]
+    loop = sys.argv[3]
     anyio.run(
-        main,
-        sys.argv[1],
-        int(sys.argv[2]),
-        float(sys.argv[3]),
-        loop,
-        backend="asyncio" if loop == "redis-py" else loop,
+        main, sys.argv[1], int(sys.argv[2]), loop, backend="asyncio" if loop == "redis-py" else loop
     )
