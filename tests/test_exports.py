@@ -108,6 +108,7 @@ PINNED: dict[str, list[str]] = {
         "DistributedFlight",
         "RATE_SCRIPT",
         "RedisConfig",
+        "RedisPyBackend",
         "RedisRateLimiter",
         "RedisStore",
         "SharedTierConfig",
@@ -156,17 +157,20 @@ PINNED: dict[str, list[str]] = {
 
 # Public names in a package's namespace that are deliberately not exported.
 NOT_EXPORTED: dict[str, set[str]] = {
+    # The lazy imports of the two adapters (their clients are extras) are typed through it.
+    "engine.redis": {"TYPE_CHECKING"},
     # The lazy import of serve_http (hypercorn is an extra) needs these at module level.
     "simulator": {"Any", "TYPE_CHECKING"},
 }
 
-# Importing engine.redis needs coredis (the redis extra).
-NEEDS = {"engine.redis": "coredis"}
+# engine.redis imports its adapters when asked for: checking its names needs both clients
+# (coredis, the redis extra; redis-py, the redispy extra).
+NEEDS = {"engine.redis": ("coredis", "redis")}
 
 
 def _import(name: str) -> types.ModuleType:
-    if name in NEEDS:
-        pytest.importorskip(NEEDS[name])
+    for needed in NEEDS.get(name, ()):
+        pytest.importorskip(needed)
     return importlib.import_module(name)
 
 

@@ -22,6 +22,7 @@ PACKAGES = ("engine", "recobeat", "simulator")
 OPTIONAL = {
     "hypercorn": ("simulator/upstream/server.py",),
     "coredis": ("engine/redis/",),
+    "redis": ("engine/redis/redispy.py",),
     "matplotlib": ("simulator/plan/plot.py",),
     "prometheus_client": ("engine/metrics.py",),
     # The pytest plugin: only pytest imports it (entry point recobeat_pytest.py).
@@ -66,9 +67,10 @@ def test_the_licence_file_matches_the_declared_licence() -> None:
 
 _WITHOUT_EXTRAS = """
 import sys
+EXTRAS = {"hypercorn", "coredis", "redis", "matplotlib", "prometheus_client"}
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"hypercorn", "coredis", "matplotlib", "prometheus_client"}:
+        if name.split(".")[0] in EXTRAS:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, Block())
 """
@@ -87,17 +89,19 @@ def _run_without_extras(code: str) -> subprocess.CompletedProcess[str]:
 def test_the_base_packages_import_without_any_extra() -> None:
     done = _run_without_extras(
         "import engine, recobeat, recobeat.client, simulator.cli, simulator, engine.shared\n"
-        "print('hypercorn' in sys.modules, 'coredis' in sys.modules)"
+        "import engine.redis  # its adapters are imported when asked for\n"
+        "print(*(m in sys.modules for m in ('hypercorn', 'coredis', 'redis')))"
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "False"]
+    assert done.stdout.split() == ["False", "False", "False"]
 
 
 @pytest.mark.parametrize(
     ("code", "extra"),
     [
         ("import simulator; simulator.serve_http", "server"),
-        ("import engine.redis", "redis"),
+        ("from engine.redis import CoredisBackend", "redis"),
+        ("from engine.redis import RedisPyBackend", "redispy"),
         ("from engine.metrics import register; register(None)", "metrics"),
     ],
 )

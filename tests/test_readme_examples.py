@@ -5,6 +5,8 @@ byte for byte, and every file in examples/ is shown by the README; so the README
 from code that runs. Each example's entry point then runs here in virtual time, against the
 in-process simulator where it needs an upstream (``SimulatorTransport``) and against
 ``engine.shared.InProcessRedis`` where it needs a Redis: no example reaches the real API.
+One exception: ``redis_py_tier.py`` needs redis-py, hence asyncio and a real server in real
+time, so ``tests/redis/test_redis_py.py`` runs it against the test redis-server instead.
 """
 
 from __future__ import annotations

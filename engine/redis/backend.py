@@ -4,7 +4,8 @@ Guarantees of :class:`CoredisBackend`:
 
 - One round trip per call: ``MGET``, ``SET ... PX``, ``SET ... NX PX``, ``DEL``, and
   ``EVALSHA`` for the compare-and-delete and the limiter scripts (coredis reloads a script the
-  server forgot, on ``NOSCRIPT``).
+  server forgot, on ``NOSCRIPT``); none for an empty list of keys (Redis refuses a bare
+  ``MGET`` or ``DEL``; the answer is the twin's).
 - Whatever a key holds, no call fails because of it: ``MGET`` answers ``None`` for a key of
   another type, the compare scripts find it unequal, the limiter's script reads it as an empty
   state, and ``SET`` replaces it.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import anyio
 import coredis
@@ -27,36 +28,22 @@ from coredis.tokens import PureToken
 
 from engine.exception_groups import exit_owned
 from engine.redis.config import RedisConfig
-from engine.redis.script import ADAPT_SCRIPT, RATE_SCRIPT
+from engine.redis.script import (
+    ADAPT_SCRIPT,
+    DELETE_IF_EQUAL,
+    DELETE_SCANNED,
+    EXTEND_IF_EQUAL,
+    RATE_SCRIPT,
+    adapt_args,
+    adapt_reply,
+    glob_escaped,
+    rate_args,
+    rate_reply,
+    scanned_reply,
+)
 from engine.shared.backend import RateDecision
 
 __all__ = ["CoredisBackend"]
-
-# `redis.pcall`: a key holding another type (WRONGTYPE) does not hold the value, it is no error.
-_DELETE_IF_EQUAL = """
-if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-_EXTEND_IF_EQUAL = """
-if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
-
-# One batch of a prefix's deletion: SCAN from the cursor, DEL what matched; {next cursor, count}.
-_DELETE_SCANNED = """
-local scanned = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-local keys = scanned[2]
-local dropped = 0
-if #keys > 0 then dropped = redis.call('DEL', unpack(keys)) end
-return {scanned[1], dropped}
-"""
-
-
-def _glob_escaped(text: str) -> str:
-    """``text`` matched literally by a Redis glob pattern."""
-    return "".join("\\" + c if c in "*?[]\\^-" else c for c in text)
 
 
 class CoredisBackend:
@@ -78,9 +65,9 @@ class CoredisBackend:
         self._timeout = self.config.command_timeout
         self._rate = self.client.register_script(RATE_SCRIPT)
         self._adapt = self.client.register_script(ADAPT_SCRIPT)
-        self._delete_if_equal = self.client.register_script(_DELETE_IF_EQUAL)
-        self._extend_if_equal = self.client.register_script(_EXTEND_IF_EQUAL)
-        self._delete_scanned = self.client.register_script(_DELETE_SCANNED)
+        self._delete_if_equal = self.client.register_script(DELETE_IF_EQUAL)
+        self._extend_if_equal = self.client.register_script(EXTEND_IF_EQUAL)
+        self._delete_scanned = self.client.register_script(DELETE_SCANNED)
 
     async def __aenter__(self) -> Self:
         await self.client.__aenter__()
@@ -95,6 +82,8 @@ class CoredisBackend:
         return await exit_owned(self.client.__aexit__(exc_type, exc, tb), exc)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:  # no call: Redis refuses a bare MGET
+            return []
         with anyio.fail_after(self._timeout):
             return list(await self.client.mget(keys))
 
@@ -107,22 +96,23 @@ class CoredisBackend:
             return bool(await self.client.set(key, value, condition=PureToken.NX, px=ttl_ms))
 
     async def delete(self, keys: Sequence[str]) -> None:
+        if not keys:  # no call: Redis refuses a bare DEL
+            return
         with anyio.fail_after(self._timeout):
             await self.client.delete(keys)
 
     async def delete_prefix(self, prefix: str, *, batch: int = 500) -> int:
         """``SCAN`` ``MATCH <prefix>*`` and ``DEL`` in a script: one round trip per batch (about
         ``batch`` keys scanned, each call under ``command_timeout``), until the cursor is 0."""
-        pattern = _glob_escaped(prefix) + "*"
-        cursor: Any = "0"
+        pattern = glob_escaped(prefix) + "*"
+        cursor = "0"
         dropped = 0
         while True:
             with anyio.fail_after(self._timeout):
-                cursor, count = await self._delete_scanned(keys=[], args=[cursor, pattern, batch])
-            dropped += int(count)
-            if isinstance(cursor, bytes):
-                cursor = cursor.decode()
-            if str(cursor) == "0":
+                reply = await self._delete_scanned(keys=[], args=[cursor, pattern, batch])
+            cursor, count = scanned_reply(reply)
+            dropped += count
+            if cursor == "0":
                 return dropped
 
     async def delete_if_equal(self, key: str, value: bytes) -> bool:
@@ -146,20 +136,17 @@ class CoredisBackend:
         ttl_ms: int,
     ) -> float:
         """The adapted rate's script (:data:`~engine.redis.script.ADAPT_SCRIPT`)."""
-        args: list[Any] = [
-            "" if now_ms is None else now_ms,
-            repr(float(increase)),
-            "" if decrease_to is None else repr(float(decrease_to)),
-            repr(float(floor)),
-            repr(float(ceiling)),
-            hold_ms,
-            ttl_ms,
-        ]
+        args = adapt_args(
+            now_ms=now_ms,
+            increase=increase,
+            decrease_to=decrease_to,
+            floor=floor,
+            ceiling=ceiling,
+            hold_ms=hold_ms,
+            ttl_ms=ttl_ms,
+        )
         with anyio.fail_after(self._timeout):
-            scale = await self._adapt(keys=[key], args=args)
-        if isinstance(scale, bytes):
-            scale = scale.decode()
-        return float(scale)
+            return adapt_reply(await self._adapt(keys=[key], args=args))
 
     async def rate_decide(
         self,
@@ -175,15 +162,16 @@ class CoredisBackend:
         """The limiter's script (:data:`~engine.redis.script.RATE_SCRIPT`); ``known_ms`` and
         ``ages_ms`` are the caller's grants the state may not hold
         (:func:`engine.shared.rate_decision.decide`)."""
-        args: list[Any] = ["" if now_ms is None else now_ms, min_interval_ms, pause_ms, len(rules)]
-        for limit, window_ms in rules:
-            args += [limit, window_ms]
-        args.append(len(known_ms))
-        args += known_ms
-        args += ages_ms
+        args = rate_args(
+            now_ms=now_ms,
+            min_interval_ms=min_interval_ms,
+            pause_ms=pause_ms,
+            rules=rules,
+            known_ms=known_ms,
+            ages_ms=ages_ms,
+        )
         with anyio.fail_after(self._timeout):
-            granted, wait_ms, now = await self._rate(keys=[key], args=args)
-        return RateDecision(granted=bool(granted), wait_ms=int(wait_ms), now_ms=int(now))
+            return rate_reply(await self._rate(keys=[key], args=args))
 
     def __repr__(self) -> str:
         return f"CoredisBackend({self.client.connection_pool.location})"

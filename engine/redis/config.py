@@ -24,7 +24,8 @@ class RedisConfig(Config):
     keep-alive (``socket_keepalive``), retry on timeout (coredis's ``ConstantRetryPolicy`` on
     its connection and timeout errors, ``retries`` times), a health check every 30 s (coredis 6
     has no periodic health check; ``max_idle_time`` closes a connection idle that long, so an
-    idle, possibly dead connection is never reused).
+    idle, possibly dead connection is never reused). :class:`engine.redis.RedisPyBackend` uses
+    ``command_timeout`` and ``shared`` only: its pool is the application's, set up by it.
     """
 
     url: str | None = None

@@ -1,4 +1,7 @@
-"""The shared limiter's Lua script: :func:`engine.shared.rate_decision.decide`, in Redis.
+"""The Lua scripts of the shared tier on Redis, and the arguments and replies both adapters
+(:class:`engine.redis.CoredisBackend`, :class:`engine.redis.RedisPyBackend`) pass and read.
+
+The limiter's script: :func:`engine.shared.rate_decision.decide`, in Redis.
 
 One ``EVALSHA`` per grant attempt, atomic. ``KEYS[1]`` holds the state as JSON
 (``{"last": ms, "paused": ms, "logs": [[ms, ...], ...]}``, one log per rule, each trimmed to
@@ -17,7 +20,61 @@ entry that is not a finite number of milliseconds is dropped), and the next writ
 
 from __future__ import annotations
 
-__all__ = ["ADAPT_SCRIPT", "RATE_SCRIPT"]
+from collections.abc import Sequence
+from typing import Any
+
+from engine.shared.backend import RateDecision
+
+__all__ = [
+    "ADAPT_SCRIPT",
+    "DELETE_IF_EQUAL",
+    "DELETE_SCANNED",
+    "EXTEND_IF_EQUAL",
+    "RATE_SCRIPT",
+    "adapt_args",
+    "adapt_reply",
+    "glob_escaped",
+    "rate_args",
+    "rate_reply",
+    "scanned_reply",
+]
+
+# `redis.pcall`: a key holding another type (WRONGTYPE) does not hold the value, it is no error.
+DELETE_IF_EQUAL = """
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+EXTEND_IF_EQUAL = """
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# One batch of a prefix's deletion: SCAN from the cursor, DEL what matched; {next cursor, count}.
+DELETE_SCANNED = """
+local scanned = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local keys = scanned[2]
+local dropped = 0
+if #keys > 0 then dropped = redis.call('DEL', unpack(keys)) end
+return {scanned[1], dropped}
+"""
+
+
+def glob_escaped(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern."""
+    return "".join("\\" + c if c in "*?[]\\^-" else c for c in text)
+
+
+def _text(reply: Any) -> str:
+    """A script's string reply as text: the clients answer bytes (or ``str`` if they decode)."""
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def scanned_reply(reply: Any) -> tuple[str, int]:
+    """:data:`DELETE_SCANNED`'s ``{next cursor, count}``: the cursor as text (``"0"``: done)."""
+    cursor, count = reply
+    return _text(cursor), int(count)
+
 
 # Both scripts read "now" alike: ARGV[1] in epoch milliseconds, or "" for the server's TIME.
 _NOW = """
@@ -208,3 +265,56 @@ redis.call('SET', KEYS[1], cjson.encode(state), 'PX', ttl)
 return string.format('%.17g', scale)
 """
 )
+
+
+def rate_args(
+    *,
+    now_ms: int | None,
+    min_interval_ms: int,
+    pause_ms: int,
+    rules: Sequence[tuple[int, int]],
+    known_ms: Sequence[int] = (),
+    ages_ms: Sequence[int] = (),
+) -> list[Any]:
+    """:data:`RATE_SCRIPT`'s ``ARGV`` (the arguments of ``SharedBackend.rate_decide``)."""
+    args: list[Any] = ["" if now_ms is None else now_ms, min_interval_ms, pause_ms, len(rules)]
+    for limit, window_ms in rules:
+        args += [limit, window_ms]
+    args.append(len(known_ms))
+    args += known_ms
+    args += ages_ms
+    return args
+
+
+def rate_reply(reply: Any) -> RateDecision:
+    """:data:`RATE_SCRIPT`'s ``{granted, wait_ms, now_ms}``."""
+    granted, wait_ms, now = reply
+    return RateDecision(granted=bool(granted), wait_ms=int(wait_ms), now_ms=int(now))
+
+
+def adapt_args(
+    *,
+    now_ms: int | None,
+    increase: float,
+    decrease_to: float | None,
+    floor: float,
+    ceiling: float,
+    hold_ms: int,
+    ttl_ms: int,
+) -> list[Any]:
+    """:data:`ADAPT_SCRIPT`'s ``ARGV`` (the arguments of ``SharedBackend.rate_adapt``); floats
+    as ``repr``, which round-trips exactly."""
+    return [
+        "" if now_ms is None else now_ms,
+        repr(float(increase)),
+        "" if decrease_to is None else repr(float(decrease_to)),
+        repr(float(floor)),
+        repr(float(ceiling)),
+        hold_ms,
+        ttl_ms,
+    ]
+
+
+def adapt_reply(reply: Any) -> float:
+    """:data:`ADAPT_SCRIPT`'s scale, a string (``%.17g``) as bytes or text."""
+    return float(_text(reply))

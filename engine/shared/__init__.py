@@ -1,9 +1,10 @@
 """State several engine instances share: a cache tier, a rate budget, in-flight fetches.
 
 Everything here works over a :class:`SharedBackend`: a real Redis
-(:class:`engine.redis.CoredisBackend`) in production, or :class:`InProcessRedis`, its
-in-process twin with the same semantics, in virtual-time replays and tests. Nothing here
-imports a Redis client.
+(:class:`engine.redis.CoredisBackend`, or :class:`engine.redis.RedisPyBackend` on an
+application's own redis-py pool) in production, or :class:`InProcessRedis`, its in-process
+twin with the same semantics, in virtual-time replays and tests. Nothing here imports a Redis
+client.
 """
 
 from engine.limits.protocol import RateLimiting

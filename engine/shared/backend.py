@@ -1,8 +1,10 @@
 """What the shared tier must offer: a few Redis operations and the limiter's script.
 
-Two implementations keep the same semantics: :class:`engine.redis.CoredisBackend` (a real
-Redis through coredis) and :class:`engine.shared.InProcessRedis` (a twin for virtual time and
-tests). Values are opaque bytes here; key TTLs are garbage-collection bounds only.
+Three implementations keep the same semantics: :class:`engine.redis.CoredisBackend` (a real
+Redis through coredis), :class:`engine.redis.RedisPyBackend` (a real Redis through an
+application's redis-py pool, asyncio only; the same scripts) and
+:class:`engine.shared.InProcessRedis` (a twin for virtual time and tests). Values are opaque
+bytes here; key TTLs are garbage-collection bounds only.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""A real redis-server for the shared-tier tests, and the two tiers every test runs against.
+"""A real redis-server for the shared-tier tests, and the tiers every test runs against.
 
 The tests here run in REAL time (real sockets break virtual time): ``anyio_backend`` is plain
-asyncio and trio. ``tier`` is parametrised over a real Redis (through coredis) and the
-in-process twin, so one suite checks that both keep the same semantics.
+asyncio and trio. ``tier`` is parametrised over a real Redis through each adapter (coredis,
+and redis-py on asyncio) and the in-process twin, so one suite checks that all keep the same
+semantics. redis-py runs on asyncio only: its trio cases are deselected at collection (no
+skips pile up), and ``test_redis_py.py`` checks the error trio gets.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import ConstantBackoff
 
 from engine.clock import SystemClock
-from engine.redis import CoredisBackend, RedisConfig
+from engine.redis import CoredisBackend, RedisConfig, RedisPyBackend
 from engine.shared import InProcessRedis, SharedBackend, SharedTierConfig
 
 
@@ -108,11 +113,25 @@ def redis_server() -> Iterator[RedisServer]:
 FAST = SharedTierConfig(prefix="test", retry_after=0.2, lock_ttl=0.4, poll_interval=0.01)
 
 
+def redis_py_client(config: RedisConfig) -> redis.asyncio.Redis:
+    """A redis-py pool set up as :class:`CoredisBackend` sets up its own from ``config``
+    (what an application would hand to :class:`RedisPyBackend`)."""
+    return redis.asyncio.Redis.from_url(
+        config.resolved_url(),
+        max_connections=config.max_connections,
+        socket_keepalive=config.keepalive,
+        socket_connect_timeout=config.connect_timeout,
+        socket_timeout=config.command_timeout,
+        health_check_interval=config.max_idle_time,
+        retry=Retry(ConstantBackoff(0.01), config.retries),
+    )
+
+
 class Tier:
     """One kind of shared tier: ``connect()`` opens a backend (each with its own connection
-    pool for Redis; the one twin for ``in-process``); ``outage()``/``restore()`` take it away
-    and bring it back empty (the Redis server is terminated and restarted on its port, without
-    persistence; the twin is flushed)."""
+    pool for Redis, through coredis or redis-py; the one twin for ``in-process``);
+    ``outage()``/``restore()`` take it away and bring it back empty (the Redis server is
+    terminated and restarted on its port, without persistence; the twin is flushed)."""
 
     def __init__(self, kind: str, server: RedisServer | None) -> None:
         self.kind = kind
@@ -121,21 +140,33 @@ class Tier:
         self.twin = InProcessRedis(clock=self.clock)
         self.config = RedisConfig(url=server.url if server else None, shared=FAST)
 
+    @property
+    def real(self) -> bool:
+        """A real redis-server (through either adapter), not the twin."""
+        return self.server is not None
+
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[SharedBackend]:
         if self.server is None:
             yield self.twin
-            return
-        async with CoredisBackend(self.config) as backend:
-            yield backend
+        elif self.kind == "redis-py":
+            client = redis_py_client(self.config)  # the application's pool, borrowed
+            try:
+                async with RedisPyBackend(client, self.config) as backend:
+                    yield backend
+            finally:
+                await client.aclose()
+        else:
+            async with CoredisBackend(self.config) as backend:
+                yield backend
 
     async def write_raw(self, key: str, value: bytes) -> None:
-        """Write bytes as they are: a raw coredis client, or the twin's dict."""
+        """Write bytes as they are: the adapter's raw client, or the twin's dict."""
         if self.server is None:
             self.twin.raw_set(key, value)
             return
-        async with CoredisBackend(self.config) as backend:
-            await backend.client.set(key, value)
+        async with self.connect() as backend:
+            await backend.client.set(key, value)  # type: ignore[attr-defined]
 
     def outage(self) -> None:
         if self.server is None:
@@ -153,13 +184,39 @@ class Tier:
             self.server.start()
 
 
-@pytest.fixture(params=["redis", "in-process"])
+ASYNCIO_ONLY = {"redis-py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the redis-py tier's trio cases: redis.asyncio runs on asyncio only."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        params = params.params if params is not None else {}
+        kinds = {params.get("tier"), params.get("real_tier")}
+        if kinds & ASYNCIO_ONLY and params.get("anyio_backend") != "asyncio":
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(params=["coredis", "redis-py", "in-process"])
 def tier(request: pytest.FixtureRequest) -> Iterator[Tier]:
     server: RedisServer | None = None
-    if request.param == "redis":
+    if request.param != "in-process":
         server = request.getfixturevalue("redis_server")
         server.flush()
     made = Tier(str(request.param), server)
     yield made
     if server is not None and server.process is None:
         server.start()
+
+
+@pytest.fixture(params=["coredis", "redis-py"])
+def real_tier(request: pytest.FixtureRequest, redis_server: RedisServer) -> Tier:
+    """A real Redis only, through each adapter (for what the twin cannot hold: other types)."""
+    redis_server.flush()
+    return Tier(str(request.param), redis_server)

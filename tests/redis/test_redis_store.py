@@ -144,3 +144,10 @@ async def test_corrupt_values_are_misses_deleted_and_counted(tier: Tier) -> None
         assert raw[:3] == [None, None, None] and raw[3] is not None
         stats = shared.stats()
         assert (stats.corrupt, stats.hits) == (3, 1)
+
+
+async def test_no_keys_is_no_call_and_no_error(tier: Tier) -> None:
+    """Redis refuses a bare ``MGET`` or ``DEL``; the adapters answer as the twin does."""
+    async with tier.connect() as backend:
+        assert await backend.get_many([]) == []
+        await backend.delete([])

@@ -38,7 +38,7 @@ async def test_the_adapt_script_and_its_twin_agree(tier: Tier) -> None:
             want = adapt(expected, **arguments)  # type: ignore[arg-type]
             assert got == pytest.approx(want, rel=1e-12)
             assert 0.25 <= got <= 2.0
-        if tier.kind == "redis":
+        if tier.real:
             (raw,) = await backend.get_many([key])
             assert raw is not None and json.loads(raw)["scale"] == pytest.approx(expected.scale)
 
