@@ -37,6 +37,7 @@ __all__ = [
     "instrument",
     "prometheus_text",
     "register",
+    "register_families",
     "render",
 ]
 
@@ -266,14 +267,20 @@ class _Collector:
         return []  # unchecked: the families depend on the stats (namespaces, tiers, breakers)
 
 
-def register(engine: Engine, registry: Any = None, *, prefix: str = "engine") -> Any:
-    """Register on ``registry`` (default: ``prometheus_client.REGISTRY``) a collector reading
-    ``engine.stats()`` at each scrape (no background task); return the collector (pass it to
+def register_families(read: Callable[[], list[Family]], registry: Any = None) -> Any:
+    """Register on ``registry`` (default: ``prometheus_client.REGISTRY``) a collector calling
+    ``read()`` at each scrape (no background task); return the collector (pass it to
     ``registry.unregister`` to stop). Needs the ``metrics`` extra."""
     client = _prometheus_client()
-    collector = _Collector(lambda: engine_families(engine.stats(), prefix=prefix))
+    collector = _Collector(read)
     (client.REGISTRY if registry is None else registry).register(collector)
     return collector
+
+
+def register(engine: Engine, registry: Any = None, *, prefix: str = "engine") -> Any:
+    """Register a collector reading ``engine.stats()`` at each scrape
+    (:func:`register_families`); return it."""
+    return register_families(lambda: engine_families(engine.stats(), prefix=prefix), registry)
 
 
 # -- hooks ---------------------------------------------------------------------------------------

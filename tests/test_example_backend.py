@@ -169,6 +169,12 @@ async def test_metrics_parse_and_count_what_reached_the_upstream(sim: RecoBeatSi
     assert samples[("engine_upstream_attempts_total", ())] == len(sim.log) > 0
     assert samples[("engine_cache_hits_total", (("namespace", "recommendations"),))] >= 1
     assert samples[("engine_rate_granted_total", ())] == len(sim.log)
+    # The client's own families: every answer, by endpoint and status.
+    answered = sum(
+        v for (name, _), v in samples.items() if name == "recobeat_upstream_responses_total"
+    )
+    assert answered == len(sim.log)
+    assert samples[("recobeat_dedup_saved_total", ())] >= 0
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,6 @@ from engine import (
     UpstreamTimeout,
     load_config,
 )
-from engine.metrics import prometheus_text
 from engine.shared import (
     SharedBackend,
     SharedTierUnavailable,
@@ -58,6 +57,7 @@ from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig
 from recobeat.errors import BadRequest
 from recobeat.ids import InvalidId
+from recobeat.metrics import prometheus_text
 from recobeat.mood import mood_of
 from recobeat.stats_app import STATS_PATH
 from recobeat.targets import AudioTargets
@@ -247,7 +247,7 @@ def create_app(
 
     @app.get("/metrics")
     async def metrics(client: Client) -> Response:
-        return PlainTextResponse(prometheus_text(client.engine.stats()), media_type=PROMETHEUS_TEXT)
+        return PlainTextResponse(prometheus_text(client.stats()), media_type=PROMETHEUS_TEXT)
 
     @app.get("/healthz")
     async def health(client: Client) -> dict[str, Any]:
