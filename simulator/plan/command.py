@@ -26,6 +26,7 @@ from simulator.plan.output import print_result, to_csv, to_json
 from simulator.plan.spec import PlanError, load_plan
 from simulator.plan.sweep import Progress as ProgressCallback
 from simulator.plan.sweep import default_jobs, run_plan
+from simulator.replay.library import bundled, describe
 
 __all__ = ["add_plan_command", "run"]
 
@@ -42,7 +43,13 @@ def add_plan_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
             "when interrupted."
         ),
     )
-    parser.add_argument("plan", type=Path, metavar="PLAN", help="the plan file (TOML)")
+    parser.add_argument(
+        "plan",
+        nargs="?",
+        metavar="PLAN",
+        help="the plan file (TOML), or the name of a bundled plan (see --list)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the bundled plans and exit")
     parser.add_argument(
         "--out",
         type=Path,
@@ -66,6 +73,12 @@ def _fail(problem: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list:
+        for name, resource in bundled("plan").items():
+            print(f"{name:<24} {describe(resource)}")
+        return 0
+    if args.plan is None:
+        return _fail("PLAN: give a plan file or a bundled plan's name (--list shows them)")
     jobs = default_jobs() if args.jobs is None else args.jobs
     if jobs < 1:
         return _fail(f"--jobs {jobs}: at least 1")
@@ -89,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _fail(f"--out {args.out}: cannot create: {exc.strerror}")
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    stem = args.plan.stem
+    stem = Path(args.plan).name.removesuffix(".toml")
     try:
         with _progress(console, stem) as progress:
             result = run_plan(plan, scenario, name=stem, jobs=jobs, progress=progress)

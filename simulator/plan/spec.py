@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -217,10 +218,15 @@ def is_integer_field(data: dict[str, Any], target: Target) -> bool:
     return float(target.low).is_integer() and float(target.high).is_integer()
 
 
-def load_plan(path: str | Path) -> tuple[Plan, Scenario]:
+def load_plan(path: str | Path | Traversable) -> tuple[Plan, Scenario]:
     """Read and validate a plan and its scenario, and try every axis value and target bound on
-    the scenario, so that a bad value fails before anything runs."""
-    path = Path(path)
+    the scenario, so that a bad value fails before anything runs. A ``str`` is a path or the
+    name of a bundled plan (``recobeat plan --list``)."""
+    if isinstance(path, str):
+        try:
+            path = resolve(path, "plan")
+        except ScenarioError as exc:
+            raise PlanError(str(exc)) from None
     plan = read_toml_file(path, Plan, what="plan", error=PlanError)
     try:
         scenario = _check(plan, path)
@@ -229,9 +235,11 @@ def load_plan(path: str | Path) -> tuple[Plan, Scenario]:
     return plan, scenario
 
 
-def _check(plan: Plan, path: Path) -> Scenario:
-    beside = path.parent / plan.scenario
-    base = load_scenario(beside if beside.is_file() else resolve(plan.scenario))
+def _check(plan: Plan, path: Path | Traversable) -> Scenario:
+    # A plan's scenario is a file beside it, else a bundled scenario by name.
+    beside = path.parent / plan.scenario if isinstance(path, Path) else None
+    found = beside if beside is not None and beside.is_file() else resolve(plan.scenario)
+    base = load_scenario(found)
     if not plan.axis and plan.target is None:
         raise PlanError("nothing to do: give at least one [[axis]] or a [target]")
     paths = [a.path for a in plan.axis]

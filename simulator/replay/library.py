@@ -1,8 +1,10 @@
-"""The bundled scenarios: the repository's ``scenarios/*.toml``, found wherever they were installed.
+"""The bundled scenarios and plans: the repository's ``scenarios/*.toml`` and ``plans/*.toml``,
+found wherever they were installed.
 
-A wheel carries them as package data in ``simulator/replay/scenarios``; an editable install or a
-source checkout has only the repository's top-level ``scenarios/`` directory, so that is the
-fallback. ``recobeat replay --list`` shows them and ``recobeat replay burst`` runs one by name.
+A wheel carries them as package data (``simulator/replay/scenarios``, ``simulator/plan/plans``);
+an editable install or a source checkout has only the repository's top-level directories, so
+those are the fallback. ``recobeat replay --list`` and ``recobeat plan --list`` show them, and
+``recobeat replay burst`` or ``recobeat plan burst-arrivals`` runs one by name.
 """
 
 from __future__ import annotations
@@ -12,18 +14,28 @@ import tomllib
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Literal
 
 from simulator.replay.scenario import ScenarioError
 
-__all__ = ["bundled_scenarios", "describe", "resolve"]
+__all__ = ["bundled", "bundled_scenarios", "describe", "resolve"]
 
-_CHECKOUT = Path(__file__).resolve().parents[2] / "scenarios"
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+Kind = Literal["scenario", "plan"]
+
+# Where each kind is packaged in a wheel, and where it lives in a checkout.
+_PLACES: dict[Kind, tuple[str, str, str]] = {
+    "scenario": ("simulator.replay", "scenarios", "scenarios"),
+    "plan": ("simulator.plan", "plans", "plans"),
+}
 
 
-def bundled_scenarios() -> dict[str, Traversable | Path]:
-    """Each bundled scenario by name (the file's stem), sorted by name."""
-    packaged = files("simulator.replay") / "scenarios"
-    where: Traversable | Path = packaged if packaged.is_dir() else _CHECKOUT
+def bundled(kind: Kind) -> dict[str, Traversable | Path]:
+    """Each bundled file of ``kind`` by name (the file's stem), sorted by name."""
+    package, packaged_dir, checkout_dir = _PLACES[kind]
+    packaged = files(package) / packaged_dir
+    where: Traversable | Path = packaged if packaged.is_dir() else _CHECKOUT / checkout_dir
     if not where.is_dir():
         return {}
     found = {
@@ -34,19 +46,24 @@ def bundled_scenarios() -> dict[str, Traversable | Path]:
     return dict(sorted(found.items()))
 
 
-def resolve(name: str) -> Traversable | Path:
+def bundled_scenarios() -> dict[str, Traversable | Path]:
+    """Each bundled scenario by name (:func:`bundled`)."""
+    return bundled("scenario")
+
+
+def resolve(name: str, kind: Kind = "scenario") -> Traversable | Path:
     """``name`` as a path when such a file exists or it is not a bare name (the loader reports
-    a missing one); else the bundled scenario of that name, with or without ``.toml``."""
+    a missing one); else the bundled file of that kind and name, with or without ``.toml``."""
     path = Path(name)
     if path.exists() or path.name != name:
         return path
-    bundled = bundled_scenarios().get(name.removesuffix(".toml"))
-    if bundled is None:
+    found = bundled(kind).get(name.removesuffix(".toml"))
+    if found is None:
         raise ScenarioError(
-            f"{name}: no such file, and no bundled scenario of that name "
-            "(`recobeat replay --list` shows them)"
+            f"{name}: no such file, and no bundled {kind} of that name "
+            f"(`recobeat {'replay' if kind == 'scenario' else 'plan'} --list` shows them)"
         )
-    return bundled
+    return found
 
 
 def describe(scenario: Traversable | Path) -> str:

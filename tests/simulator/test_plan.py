@@ -328,3 +328,33 @@ def test_the_shipped_plans_load(name: str) -> None:
     plan, scenario = load_plan(ROOT / "plans" / name)
     assert scenario.duration == 600
     assert plan.outputs == ["table", "json", "csv", "png"]
+
+
+def test_list_names_each_bundled_plan_and_a_name_loads_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["plan", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["burst-arrivals", "tuned-capacity"]
+    plan, scenario = load_plan("tuned-capacity")  # a bare name: the bundled plan
+    assert plan.target is not None and scenario.name == "steady-hour"
+
+
+def test_no_plan_or_an_unknown_name_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["plan"]) == 2
+    assert main(["plan", "no-such-plan"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2
+    assert "--list" in err[0] and "no bundled plan of that name" in err[1]
+
+
+def test_the_wheel_carries_the_plans(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from simulator.replay import library
+
+    packaged = tmp_path / "plans"
+    packaged.mkdir()
+    (packaged / "one.toml").write_text("scenario = 'burst'\n")
+    monkeypatch.setattr(library, "files", lambda package: tmp_path)
+    assert library.bundled("plan") == {"one": packaged / "one.toml"}
