@@ -75,8 +75,9 @@ class BreakerConfig(Config):
     """When a circuit opens, how long it stays open, and how it is probed (see the module
     docstring). ``[breaker]`` in an engine configuration; absent, there is no breaker."""
 
-    failure_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
-    """Share of failures among the window's outcomes that opens the circuit."""
+    failure_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    """Share of failures among the window's outcomes that opens the circuit (0: any failure,
+    once the window holds ``min_calls`` outcomes)."""
     window: Positive = 60.0
     """Seconds of outcomes the failure rate is computed over (a sliding window)."""
     min_calls: PositiveInt = 10

@@ -16,8 +16,11 @@ Guarantees of :class:`TieredStore`:
   logged as a warning at most once per ``warn_interval``. A value the shared tier cannot decode
   is no error: :class:`~engine.shared.RedisStore` answers it as a miss (and deletes it), so a
   bad value never takes the tier offline. After an error the shared tier is left
-  alone for ``retry_after`` seconds (calls meanwhile are counted as ``fallbacks``), then tried
-  again: the tier recovers by itself when the backend returns.
+  alone for ``retry_after`` seconds (calls meanwhile are counted as ``fallbacks``), then one
+  call probes it (the others keep to memory until it answers): the tier recovers by itself
+  when the backend returns. This is the engine's circuit breaker
+  (:class:`engine.breaker.Circuit`), opened by any failure, with a cool-down of
+  ``retry_after`` and one probe.
 - It reports the memory tier's usage, so the facade's sizes and evictions stay meaningful.
 """
 
@@ -29,6 +32,7 @@ from typing import TypeVar
 
 import msgspec
 
+from engine.breaker import BreakerConfig, Circuit
 from engine.cache.memory import MemoryStore
 from engine.cache.store import DeletesPrefix, Entry, NamespaceUsage, Store
 from engine.clock import Clock
@@ -73,7 +77,16 @@ class TieredStore:
         self.config = config if config is not None else SharedTierConfig()
         self._clock = clock
         self._warn = ThrottledWarning(log, clock=clock, interval=self.config.warn_interval)
-        self._down_until: float | None = None
+        # Any failure opens it for retry_after seconds; then one call probes the tier.
+        self._circuit = Circuit(
+            BreakerConfig(
+                failure_rate=0,
+                min_calls=1,
+                window=self.config.retry_after,
+                cooldown=self.config.retry_after,
+                probes=1,
+            )
+        )
         self._memory_hits = 0
         self._shared_hits = 0
         self._shared_misses = 0
@@ -136,22 +149,25 @@ class TieredStore:
     async def _shared(
         self, operation: str, what: str, call: Callable[[], Awaitable[T]], fallback: T
     ) -> T:
-        now = self._clock.monotonic()
-        if self._down_until is not None:
-            if now < self._down_until:
-                self._fallbacks += 1
-                return fallback
-            self._down_until = None
+        circuit = self._circuit
+        permit = circuit.acquire(self._clock.monotonic())
+        if permit is None:
+            self._fallbacks += 1
+            return fallback
         try:
-            return await call()
+            result = await call()
         except Exception as exc:
+            circuit.record(permit, self._clock.monotonic(), failed=True)
             self._failed(operation, what, exc)
             return fallback
+        except BaseException:
+            circuit.release(permit, self._clock.monotonic())  # cancelled: no outcome
+            raise
+        circuit.record(permit, self._clock.monotonic(), failed=False)
+        return result
 
     def _failed(self, operation: str, what: str, exc: Exception) -> None:
         self._shared_errors += 1
-        now = self._clock.monotonic()
-        self._down_until = now + self.config.retry_after
         self._warn(
             "shared cache tier %s failed for %s, using memory only for %.3g s: %r "
             "(%d shared-tier errors so far)",
@@ -173,25 +189,19 @@ class TieredStore:
             shared_misses=self._shared_misses,
             shared_errors=self._shared_errors,
             fallbacks=self._fallbacks,
-            shared_available=self._down_until is None
-            or self._clock.monotonic() >= self._down_until,
+            shared_available=self._circuit.state_at(self._clock.monotonic()) != "open",
         )
 
     def __repr__(self) -> str:
-        if self._down_until is None:
-            shared = "up"
-        else:
-            try:
-                left: float | None = self._down_until - self._clock.monotonic()
-            except Exception:  # no running event loop: the clock cannot be read
-                left = None
-            shared = (
-                "left alone after an error"
-                if left is None
-                else f"left alone for {left:.3f} s"
-                if left > 0
-                else "to be tried again"
-            )
+        try:
+            now: float | None = self._clock.monotonic()
+        except Exception:  # no running event loop: the clock cannot be read
+            now = None
+        state = self._circuit.state if now is None else self._circuit.state_at(now)
+        shared = {"closed": "up", "open": "left alone", "half_open": "to be probed"}[state]
+        if state == "open" and now is not None and self._circuit.changed_at is not None:
+            left = self._circuit.changed_at + self.config.retry_after - now
+            shared = f"left alone for {left:.3f} s"
         return (
             f"<TieredStore [{self.memory!r} in front of {self.shared!r} | shared tier: {shared} | "
             f"memory hits: {self._memory_hits}, shared hits: {self._shared_hits}, "

@@ -212,6 +212,26 @@ def test_circuit_open_is_an_engine_error_and_a_connection_error() -> None:
 
 def test_config_is_validated() -> None:
     with pytest.raises(ConfigError, match="failure_rate"):
-        BreakerConfig(failure_rate=0)
+        BreakerConfig(failure_rate=-0.1)
+    with pytest.raises(ConfigError, match="failure_rate"):
+        BreakerConfig(failure_rate=1.5)
     with pytest.raises(ConfigError, match="probes"):
         BreakerConfig(probes=0)
+
+
+def test_a_zero_failure_rate_opens_on_any_failure() -> None:
+    """How the shared cache tier uses the core: any failure opens it, whatever succeeded
+    before, and one probe is let through after the cool-down."""
+    circuit = Circuit(BreakerConfig(failure_rate=0, min_calls=1, window=5, cooldown=5, probes=1))
+    for t in range(20):
+        permit = circuit.acquire(float(t) / 10)
+        assert permit is not None
+        circuit.record(permit, float(t) / 10, failed=False)
+    failing = circuit.acquire(2.0)
+    assert failing is not None
+    circuit.record(failing, 2.0, failed=True)
+    assert circuit.state == "open" and circuit.acquire(6.9) is None
+    probe = circuit.acquire(7.0)
+    assert probe is not None and circuit.acquire(7.0) is None  # one probe at a time
+    circuit.record(probe, 7.1, failed=False)
+    assert circuit.state == "closed"

@@ -70,3 +70,30 @@ async def test_no_window_exceeds_the_budget_through_a_failure_and_a_recovery(
     assert most_in_a_window(grants) <= 20
     after = [t for t in grants if t >= back]
     assert most_in_a_window(after) == 20  # the whole budget again once the tier is back
+
+
+async def test_the_cache_tier_leaves_a_failed_backend_alone_then_probes_it_once() -> None:
+    """TieredStore on the breaker core: one failure opens it for retry_after; afterwards one
+    call probes the tier, and its success brings the tier back."""
+    from engine.cache import Entry, MemoryStore
+    from engine.cache.keys import cache_key
+    from engine.shared import RedisStore, TieredStore
+
+    clock = VirtualClock()
+    twin = InProcessRedis(clock=clock)
+    shared = RedisStore(twin, clock=clock, config=SETTINGS)
+    store = TieredStore(MemoryStore(clock=clock), shared, clock=clock, config=SETTINGS)
+    key = cache_key("tracks", "k")
+    twin.available = False
+    assert await store.get(key) is None  # fails: the tier is left alone
+    assert await store.get(key) is None  # not even asked
+    stats = store.stats()
+    assert (stats.shared_errors, stats.fallbacks, stats.shared_available) == (1, 1, False)
+    assert "left alone" in repr(store)
+    await anyio.sleep(SETTINGS.retry_after)
+    twin.available = True
+    assert "to be probed" in repr(store)
+    await store.set(key, Entry("v", clock.wall() + 60))  # the probe: it goes through
+    stats = store.stats()
+    assert stats.shared_available and (stats.shared_errors, stats.fallbacks) == (1, 1)
+    assert await shared.get(key) is not None and "up" in repr(store)
