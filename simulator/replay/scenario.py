@@ -7,6 +7,7 @@ errors). See ``scenarios/README.md`` for the format with examples.
 
 from __future__ import annotations
 
+import tomllib
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -461,10 +462,40 @@ def load_scenario(path: str | Path | Traversable) -> Scenario:
     where and why."""
     if isinstance(path, str):
         path = Path(path)
-    scenario = read_toml_file(path, Scenario, what="scenario", error=ScenarioError)
+    scenario = _with_preset(path) or read_toml_file(
+        path, Scenario, what="scenario", error=ScenarioError
+    )
     if any(isinstance(stream, TraceStream) for stream in scenario.workload):
         scenario = _with_traces(scenario, path)
     return scenario
+
+
+def _with_preset(path: Path | Traversable) -> Scenario | None:
+    """The scenario, when its ``[upstream]`` names a ``preset`` (``recobeat serve --preset``'s):
+    the preset, with the section's other fields merged over it
+    (:func:`simulator.upstream.presets.preset_config`). ``None`` otherwise, or when the file
+    cannot be read as TOML (the plain reader then says why)."""
+    from simulator.upstream.presets import preset_config
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    upstream = data.get("upstream")
+    if not isinstance(upstream, dict) or "preset" not in upstream:
+        return None
+    overrides = {k: v for k, v in upstream.items() if k != "preset"}
+    name = upstream["preset"]
+    try:
+        if not isinstance(name, str):
+            raise ConfigError(f"expected the name of a preset, got {name!r}")
+        data["upstream"] = msgspec.to_builtins(preset_config(name, overrides))
+    except ConfigError as exc:
+        raise ScenarioError(f"{path}: upstream.preset: {exc}") from None
+    try:
+        return msgspec.convert(data, Scenario)
+    except msgspec.ValidationError as exc:
+        raise ScenarioError(f"{path}: invalid scenario: {exc}") from None
 
 
 def _with_traces(scenario: Scenario, path: Path | Traversable) -> Scenario:

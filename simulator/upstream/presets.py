@@ -17,8 +17,8 @@ them):
 :func:`preset_config` applies overrides (a mapping as a TOML or JSON document decodes to) on
 top of a preset, field by field: a table merges into the preset's table, any other value (a
 list such as ``rate_limit.rules`` included) replaces it. ``recobeat serve --preset NAME
---config FILE`` is that, with the file's contents as the overrides. (A scenario's
-``[upstream]`` section cannot name a preset yet; this function is the hook for it.)
+--config FILE`` is that, with the file's contents as the overrides, and so is a scenario's
+``[upstream]`` section that names one (``preset = "strict"``, its other fields the overrides).
 """
 
 from __future__ import annotations

@@ -177,3 +177,30 @@ def test_failed_calls_fail_the_replay_unless_the_scenario_expects_them(
     assert "0 passed, 1 failed" in capsys.readouterr().out
     expected = FAILING.replace("[expect]\n", "[expect]\nfailed = { min = 3 }\n")
     assert main(["replay", str(write(tmp_path, expected, "expected.toml"))]) == 0
+
+
+def test_upstream_can_start_from_a_preset_with_overrides(tmp_path: Path) -> None:
+    from simulator.upstream.presets import PRESETS
+
+    path = write(tmp_path, BASE + '\n[upstream]\npreset = "strict"\nseed = 11\n')
+    scenario = load_scenario(path)
+    strict = PRESETS["strict"]
+    assert scenario.upstream.rate_limit == strict.rate_limit  # the preset's limits
+    assert scenario.upstream.seed == 11  # and the section's fields over them
+    assert scenario.name == load_scenario(write(tmp_path, BASE, "plain.toml")).name
+
+
+@pytest.mark.parametrize(
+    ("upstream", "says"),
+    [
+        ('preset = "nope"', "upstream.preset: unknown preset 'nope'; known: default"),
+        ("preset = 3", "upstream.preset: expected the name of a preset, got 3"),
+        ('preset = "loose"\nseed = "x"', "upstream.preset: "),
+    ],
+)
+def test_a_bad_preset_is_one_line_naming_it(tmp_path: Path, upstream: str, says: str) -> None:
+    path = write(tmp_path, BASE + f"\n[upstream]\n{upstream}\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    message = str(caught.value)
+    assert says in message and "\n" not in message and message.startswith(str(path))
