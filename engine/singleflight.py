@@ -24,6 +24,7 @@ local flight has nobody to share with).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
@@ -37,13 +38,27 @@ from engine.exception_groups import OwnedTaskGroup
 if TYPE_CHECKING:
     from engine.shared.claims import KeyClaims
 
-__all__ = ["CacheFlightKey", "SingleFlight", "SingleFlightClosed", "SingleFlightStats"]
+__all__ = [
+    "REFRESHING",
+    "CacheFlightKey",
+    "SingleFlight",
+    "SingleFlightClosed",
+    "SingleFlightStats",
+]
 
 T = TypeVar("T")
 
 
 class SingleFlightClosed(EngineError, RuntimeError):
     """The :class:`SingleFlight` closed while this call was waiting for its execution."""
+
+
+#: Inside a background refresh ahead of an expiry: the ``expires_at`` of the entry it replaces
+#: (``None`` on a miss). A flight that coordinates instances (``DistributedFlight``) then takes
+#: only a newer entry as its answer: the entry being replaced is still fresh in the shared
+#: store, and answering the refresh with it would refresh nothing. The cache sets it around the
+#: refresh's flight, whose task copies it.
+REFRESHING: ContextVar[float | None] = ContextVar("engine_refreshing", default=None)
 
 
 class CacheFlightKey(msgspec.Struct, frozen=True):

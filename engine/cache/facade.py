@@ -42,9 +42,9 @@ Refreshing ahead (per namespace, off by default: ``NamespaceTtl.refresh_ahead``,
   sees a ``miss`` with the stale entry's expiry.
 - The draws are a keyed hash of ``(seed, key, instant)``: a replay decides the same way on
   every run. A hit that may refresh costs one hash more; other hits cost what they did.
-- With a :class:`~engine.shared.DistributedFlight`, a refresh of a value still fresh finds it
-  fresh in the shared store and fetches nothing (serving stale still refreshes across
-  instances: an expired value is not fresh there).
+- With a :class:`~engine.shared.DistributedFlight`, a refresh is answered only by an entry
+  newer than the one it replaces (:data:`~engine.singleflight.REFRESHING`): one instance
+  refreshes a hot key for every instance.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ from engine.cache.store import MISSING, DeletesPrefix, Entry, Missing, ReportsUs
 from engine.clock import Clock
 from engine.exception_groups import OwnedTaskGroup
 from engine.limits.priority import FETCH_PRIORITY
-from engine.singleflight import CacheFlightKey, SingleFlight
+from engine.singleflight import REFRESHING, CacheFlightKey, SingleFlight
 from engine.throttled_log import ThrottledWarning
 
 __all__ = ["Cache", "CacheStats", "NamespaceStats", "checked_ttl"]
@@ -272,10 +272,10 @@ class Cache:
                     ns.stale_served += 1
                     if self._observer is not None:
                         self._observer(CacheEvent(now, "miss", full_key, entry.expires_at))
-                    self._start_refresh(ns, full_key, fetch, ttl)
+                    self._start_refresh(ns, full_key, fetch, entry.expires_at, ttl)
                     return entry.value  # type: ignore[no-any-return]
                 if decision == "refresh":
-                    self._start_refresh(ns, full_key, fetch, ttl)
+                    self._start_refresh(ns, full_key, fetch, entry.expires_at, ttl)
             if entry.fresh(now):
                 if self._observer is not None:
                     self._observer(CacheEvent(now, "hit", full_key, entry.expires_at))
@@ -342,6 +342,7 @@ class Cache:
         ns: _Namespace,
         full_key: str,
         fetch: Callable[[], Awaitable[Any]],
+        replaces: float,
         ttl: float | None = None,
     ) -> None:
         background = self._background
@@ -349,15 +350,18 @@ class Cache:
             return
         self._refreshing.add(full_key)
         ns.refreshes += 1
-        background.start_soon(self._refresh, ns, full_key, fetch, ttl)
+        background.start_soon(self._refresh, ns, full_key, fetch, replaces, ttl)
 
     async def _refresh(
         self,
         ns: _Namespace,
         full_key: str,
         fetch: Callable[[], Awaitable[Any]],
+        replaces: float,
         ttl: float | None = None,
     ) -> None:
+        # This task is the refresh's own: the flight it starts copies the variable.
+        REFRESHING.set(replaces)
         try:
             await self._flights.do(
                 CacheFlightKey(full_key),

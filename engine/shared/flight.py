@@ -17,6 +17,9 @@ the shared backend, a :class:`~engine.shared.lease.Lease`
 - No deadlock: a holder that dies stops renewing, its lock expires after ``lock_ttl`` (real
   time in Redis, the engine clock in the twin), and the waiters fetch then.
 - A backend error never fails a call: the instance fetches by itself (counted in ``errors``).
+- A refresh ahead of an expiry (:data:`~engine.singleflight.REFRESHING`) is answered only by
+  an entry newer than the one it replaces: one instance refreshes a hot key for all, and the
+  others' refreshes of it find the new entry.
 
 Other keys (``Engine.deduplicated``) are deduplicated locally only. For batched lookups,
 :meth:`DistributedFlight.key_claims` gives the :class:`~engine.shared.claims.KeyClaims` that
@@ -36,7 +39,7 @@ from engine.shared.backend import SharedBackend
 from engine.shared.claims import KeyClaims
 from engine.shared.config import SharedTierConfig
 from engine.shared.lease import Lease
-from engine.singleflight import CacheFlightKey, SingleFlight, SingleFlightStats
+from engine.singleflight import REFRESHING, CacheFlightKey, SingleFlight, SingleFlightStats
 
 __all__ = ["DistributedFlight", "DistributedFlightStats"]
 
@@ -138,15 +141,20 @@ class DistributedFlight(SingleFlight):
                 return found
 
     async def _fresh(self, cache_key: str) -> tuple[Any] | None:
-        """``(value,)`` when the store holds a fresh entry for ``cache_key``, else ``None``."""
+        """``(value,)`` when the store holds a fresh entry for ``cache_key`` (inside a refresh
+        ahead, :data:`~engine.singleflight.REFRESHING`, one newer than the entry it replaces),
+        else ``None``."""
         try:
             entry = await self.store.get(cache_key)
         except Exception:
             self._errors += 1
             return None
-        if entry is not None and entry.fresh(self._clock.wall()):
-            return (MISSING if entry.missing else entry.value,)
-        return None
+        if entry is None or not entry.fresh(self._clock.wall()):
+            return None
+        replaces = REFRESHING.get()
+        if replaces is not None and entry.expires_at <= replaces:
+            return None  # the very entry being refreshed: not an answer
+        return (MISSING if entry.missing else entry.value,)
 
     def stats(self) -> DistributedFlightStats:
         local = super().stats()

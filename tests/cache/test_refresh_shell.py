@@ -221,3 +221,64 @@ async def test_replays_decide_the_same_way() -> None:
         return (s.hits, s.misses, s.refreshes, fetch.calls)
 
     assert await run() == await run()
+
+
+async def test_across_instances_one_refresh_serves_every_instance() -> None:
+    """Two instances over one shared tier (a TieredStore and a DistributedFlight each): the
+    refresh ahead is answered only by a newer entry, so the hot key is refreshed (not found
+    still fresh in the shared store and left to expire), once for both."""
+    from contextlib import AsyncExitStack
+
+    from engine.shared import (
+        DistributedFlight,
+        InProcessRedis,
+        RedisStore,
+        SharedTierConfig,
+        TieredStore,
+    )
+
+    clock = VirtualClock()
+    twin = InProcessRedis(clock=clock)
+    settings = SharedTierConfig(time_source="client", poll_interval=0.05)
+    fetch = Upstream(delay=1.0)
+    caches: list[Cache] = []
+    answers: list[Any] = []
+    async with AsyncExitStack() as stack:
+        for k in range(2):
+            store = TieredStore(
+                MemoryStore(100, clock=clock),
+                RedisStore(twin, clock=clock, config=settings),
+                clock=clock,
+                config=settings,
+            )
+            flight = await stack.enter_async_context(
+                DistributedFlight(twin, store, clock=clock, settings=settings)
+            )
+            group = OwnedTaskGroup(f"instance {k}'s refreshes")
+            await group.open()
+            stack.push_async_exit(group.close)
+            caches.append(
+                Cache(
+                    store,
+                    flights=flight,
+                    clock=clock,
+                    policy=policy(refresh_ahead=1.0),
+                    background=group,
+                    seed=k,
+                )
+            )
+
+        async def call(cache: Cache) -> None:
+            answers.append(await cache.get_or_fetch("hot", "key", fetch))
+
+        async with anyio.create_task_group() as tg:
+            for k in range(round(4 * TTL / 0.1)):  # ten callers a second, alternating
+                tg.start_soon(call, caches[k % 2])
+                await anyio.sleep(0.1)
+    stats = [cache.stats().namespaces["hot"] for cache in caches]
+    # Only the cold start missed: every later value was refreshed before it expired.
+    assert sum(s.expiry_miss_burst for s in stats) == 0
+    assert sum(s.refreshes_succeeded for s in stats) >= 3
+    # And one fetch per value for both instances: the upstream saw no duplicate refresh.
+    assert fetch.calls <= 1 + 4
+    assert len(set(answers)) == fetch.calls
