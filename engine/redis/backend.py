@@ -28,25 +28,12 @@ from coredis.tokens import PureToken
 
 from engine.exception_groups import exit_owned
 from engine.redis.config import RedisConfig
-from engine.redis.script import (
-    ADAPT_SCRIPT,
-    DELETE_IF_EQUAL,
-    DELETE_SCANNED,
-    EXTEND_IF_EQUAL,
-    RATE_SCRIPT,
-    adapt_args,
-    adapt_reply,
-    glob_escaped,
-    rate_args,
-    rate_reply,
-    scanned_reply,
-)
-from engine.shared.backend import RateDecision
+from engine.redis.scripted import ScriptedBackend
 
 __all__ = ["CoredisBackend"]
 
 
-class CoredisBackend:
+class CoredisBackend(ScriptedBackend):
     """A :class:`~engine.shared.backend.SharedBackend` on Redis; use it in ``async with``."""
 
     def __init__(self, config: RedisConfig | None = None) -> None:
@@ -62,12 +49,7 @@ class CoredisBackend:
                 (RedisConnectionError, TimeoutError), retries=self.config.retries, delay=0.01
             ),
         )
-        self._timeout = self.config.command_timeout
-        self._rate = self.client.register_script(RATE_SCRIPT)
-        self._adapt = self.client.register_script(ADAPT_SCRIPT)
-        self._delete_if_equal = self.client.register_script(DELETE_IF_EQUAL)
-        self._extend_if_equal = self.client.register_script(EXTEND_IF_EQUAL)
-        self._delete_scanned = self.client.register_script(DELETE_SCANNED)
+        super().__init__(self.client.register_script, timeout=self.config.command_timeout)
 
     async def __aenter__(self) -> Self:
         await self.client.__aenter__()
@@ -100,78 +82,6 @@ class CoredisBackend:
             return
         with anyio.fail_after(self._timeout):
             await self.client.delete(keys)
-
-    async def delete_prefix(self, prefix: str, *, batch: int = 500) -> int:
-        """``SCAN`` ``MATCH <prefix>*`` and ``DEL`` in a script: one round trip per batch (about
-        ``batch`` keys scanned, each call under ``command_timeout``), until the cursor is 0."""
-        pattern = glob_escaped(prefix) + "*"
-        cursor = "0"
-        dropped = 0
-        while True:
-            with anyio.fail_after(self._timeout):
-                reply = await self._delete_scanned(keys=[], args=[cursor, pattern, batch])
-            cursor, count = scanned_reply(reply)
-            dropped += count
-            if cursor == "0":
-                return dropped
-
-    async def delete_if_equal(self, key: str, value: bytes) -> bool:
-        with anyio.fail_after(self._timeout):
-            return bool(await self._delete_if_equal(keys=[key], args=[value]))
-
-    async def extend_if_equal(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
-        with anyio.fail_after(self._timeout):
-            return bool(await self._extend_if_equal(keys=[key], args=[value, ttl_ms]))
-
-    async def rate_adapt(
-        self,
-        key: str,
-        *,
-        now_ms: int | None,
-        increase: float,
-        decrease_to: float | None,
-        floor: float,
-        ceiling: float,
-        hold_ms: int,
-        ttl_ms: int,
-    ) -> float:
-        """The adapted rate's script (:data:`~engine.redis.script.ADAPT_SCRIPT`)."""
-        args = adapt_args(
-            now_ms=now_ms,
-            increase=increase,
-            decrease_to=decrease_to,
-            floor=floor,
-            ceiling=ceiling,
-            hold_ms=hold_ms,
-            ttl_ms=ttl_ms,
-        )
-        with anyio.fail_after(self._timeout):
-            return adapt_reply(await self._adapt(keys=[key], args=args))
-
-    async def rate_decide(
-        self,
-        key: str,
-        *,
-        now_ms: int | None,
-        min_interval_ms: int,
-        pause_ms: int,
-        rules: Sequence[tuple[int, int]],
-        known_ms: Sequence[int] = (),
-        ages_ms: Sequence[int] = (),
-    ) -> RateDecision:
-        """The limiter's script (:data:`~engine.redis.script.RATE_SCRIPT`); ``known_ms`` and
-        ``ages_ms`` are the caller's grants the state may not hold
-        (:func:`engine.shared.rate_decision.decide`)."""
-        args = rate_args(
-            now_ms=now_ms,
-            min_interval_ms=min_interval_ms,
-            pause_ms=pause_ms,
-            rules=rules,
-            known_ms=known_ms,
-            ages_ms=ages_ms,
-        )
-        with anyio.fail_after(self._timeout):
-            return rate_reply(await self._rate(keys=[key], args=args))
 
     def __repr__(self) -> str:
         return f"CoredisBackend({self.client.connection_pool.location})"

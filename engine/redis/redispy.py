@@ -33,20 +33,7 @@ import anyio
 import sniffio
 
 from engine.redis.config import RedisConfig
-from engine.redis.script import (
-    ADAPT_SCRIPT,
-    DELETE_IF_EQUAL,
-    DELETE_SCANNED,
-    EXTEND_IF_EQUAL,
-    RATE_SCRIPT,
-    adapt_args,
-    adapt_reply,
-    glob_escaped,
-    rate_args,
-    rate_reply,
-    scanned_reply,
-)
-from engine.shared.backend import RateDecision
+from engine.redis.scripted import ScriptedBackend
 
 try:
     import redis.asyncio as redis_asyncio
@@ -68,7 +55,7 @@ def _running_library() -> str | None:
         return None
 
 
-class RedisPyBackend:
+class RedisPyBackend(ScriptedBackend):
     """A :class:`~engine.shared.backend.SharedBackend` on a borrowed ``redis.asyncio.Redis``.
 
     ``client`` is the application's own pool, left open (see the module's guarantees);
@@ -87,17 +74,12 @@ class RedisPyBackend:
             )
         self.config = config if config is not None else RedisConfig()
         self.client = client
-        self._timeout = self.config.command_timeout
         self._checked = False
         if _running_library() is not None:
-            self._check_loop()
-        self._rate = client.register_script(RATE_SCRIPT)
-        self._adapt = client.register_script(ADAPT_SCRIPT)
-        self._delete_if_equal = client.register_script(DELETE_IF_EQUAL)
-        self._extend_if_equal = client.register_script(EXTEND_IF_EQUAL)
-        self._delete_scanned = client.register_script(DELETE_SCANNED)
+            self._before_call()
+        super().__init__(client.register_script, timeout=self.config.command_timeout)
 
-    def _check_loop(self) -> None:
+    def _before_call(self) -> None:
         """Refuse any loop but asyncio, once (``redis.asyncio`` fails confusingly elsewhere)."""
         if self._checked:
             return
@@ -110,7 +92,7 @@ class RedisPyBackend:
         self._checked = True
 
     async def __aenter__(self) -> Self:
-        self._check_loop()
+        self._before_call()
         return self
 
     async def __aexit__(
@@ -122,103 +104,28 @@ class RedisPyBackend:
         return None  # the pool is the caller's: nothing to close
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        self._check_loop()
+        self._before_call()
         if not keys:  # no call: Redis refuses a bare MGET
             return []
         with anyio.fail_after(self._timeout):
             return list(await self.client.mget(keys))
 
     async def set(self, key: str, value: bytes, *, ttl_ms: int) -> None:
-        self._check_loop()
+        self._before_call()
         with anyio.fail_after(self._timeout):
             await self.client.set(key, value, px=ttl_ms)
 
     async def set_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
-        self._check_loop()
+        self._before_call()
         with anyio.fail_after(self._timeout):
             return bool(await self.client.set(key, value, nx=True, px=ttl_ms))
 
     async def delete(self, keys: Sequence[str]) -> None:
-        self._check_loop()
+        self._before_call()
         if not keys:  # no call: Redis refuses a bare DEL
             return
         with anyio.fail_after(self._timeout):
             await self.client.delete(*keys)
-
-    async def delete_prefix(self, prefix: str, *, batch: int = 500) -> int:
-        """``SCAN`` ``MATCH <prefix>*`` and ``DEL`` in a script: one round trip per batch (about
-        ``batch`` keys scanned, each call under ``command_timeout``), until the cursor is 0."""
-        self._check_loop()
-        pattern = glob_escaped(prefix) + "*"
-        cursor = "0"
-        dropped = 0
-        while True:
-            with anyio.fail_after(self._timeout):
-                reply = await self._delete_scanned(keys=[], args=[cursor, pattern, batch])
-            cursor, count = scanned_reply(reply)
-            dropped += count
-            if cursor == "0":
-                return dropped
-
-    async def delete_if_equal(self, key: str, value: bytes) -> bool:
-        self._check_loop()
-        with anyio.fail_after(self._timeout):
-            return bool(await self._delete_if_equal(keys=[key], args=[value]))
-
-    async def extend_if_equal(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
-        self._check_loop()
-        with anyio.fail_after(self._timeout):
-            return bool(await self._extend_if_equal(keys=[key], args=[value, ttl_ms]))
-
-    async def rate_adapt(
-        self,
-        key: str,
-        *,
-        now_ms: int | None,
-        increase: float,
-        decrease_to: float | None,
-        floor: float,
-        ceiling: float,
-        hold_ms: int,
-        ttl_ms: int,
-    ) -> float:
-        """The adapted rate's script (:data:`~engine.redis.script.ADAPT_SCRIPT`)."""
-        self._check_loop()
-        args = adapt_args(
-            now_ms=now_ms,
-            increase=increase,
-            decrease_to=decrease_to,
-            floor=floor,
-            ceiling=ceiling,
-            hold_ms=hold_ms,
-            ttl_ms=ttl_ms,
-        )
-        with anyio.fail_after(self._timeout):
-            return adapt_reply(await self._adapt(keys=[key], args=args))
-
-    async def rate_decide(
-        self,
-        key: str,
-        *,
-        now_ms: int | None,
-        min_interval_ms: int,
-        pause_ms: int,
-        rules: Sequence[tuple[int, int]],
-        known_ms: Sequence[int] = (),
-        ages_ms: Sequence[int] = (),
-    ) -> RateDecision:
-        """The limiter's script (:data:`~engine.redis.script.RATE_SCRIPT`)."""
-        self._check_loop()
-        args = rate_args(
-            now_ms=now_ms,
-            min_interval_ms=min_interval_ms,
-            pause_ms=pause_ms,
-            rules=rules,
-            known_ms=known_ms,
-            ages_ms=ages_ms,
-        )
-        with anyio.fail_after(self._timeout):
-            return rate_reply(await self._rate(keys=[key], args=args))
 
     def __repr__(self) -> str:
         kwargs: dict[str, Any] = self.client.connection_pool.connection_kwargs

@@ -225,7 +225,7 @@ async def test_tiered_store_repr_shows_the_tiers_and_their_state() -> None:
     assert "| shared tier: left alone for 5.000 s |" in repr(store)
     assert "shared misses: 2, shared errors: 1, fallbacks: 0]>" in repr(store)
     await anyio.sleep(SETTINGS.retry_after)
-    assert "| shared tier: to be tried again |" in repr(store)
+    assert "| shared tier: to be probed |" in repr(store)
 
 
 async def test_redis_rate_limiter_repr_shows_rules_queue_and_grants() -> None:
@@ -276,5 +276,7 @@ def test_shared_reprs_need_no_running_event_loop() -> None:
         clock=clock,
         config=SETTINGS,
     )
-    store._down_until = 1.0  # as after a failure
-    assert "| shared tier: left alone after an error |" in repr(store)
+    permit = store._circuit.acquire(0.0)  # as after a failure
+    assert permit is not None
+    store._circuit.record(permit, 0.0, failed=True)
+    assert "| shared tier: left alone |" in repr(store)
