@@ -1,13 +1,14 @@
 """How long a scenario replay takes in wall time, and its upstream requests per wall second.
 
     python bench/bench_replay.py [SCENARIO.toml ...] [--rounds N] [--backend B]
-        [--json PATH]
+        [--transport direct|httpx] [--json PATH]
 
 Prints the best and median wall time per backend (default scenarios: scenarios/steady-hour.toml,
 an hour of playlist traffic from 100 users, and bench/scenarios/saturated-hour.toml, an hour
 that keeps the 80-a-minute budget busy), with what was replayed (virtual seconds, arrivals,
 upstream calls) and the upstream requests per wall second of the best round, and writes
-bench/results/replay.json (or PATH).
+bench/results/replay.json (or PATH). ``--transport httpx`` replays through httpx and the
+simulator's httpx transport instead of the client's direct transport (the same reports).
 Targets: an hour in at most 5 s of wall time per backend; 5,000 upstream requests per wall
 second on asyncio (issue 14).
 """
@@ -39,6 +40,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backend", choices=BACKENDS, action="append")
+    parser.add_argument("--transport", choices=("direct", "httpx"), default="direct")
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/replay.json")
     args = parser.parse_args()
     results = []
@@ -49,12 +51,13 @@ def main() -> None:
             times = []
             for _ in range(args.rounds):
                 started = time.perf_counter()
-                run = run_scenario(scenario, backend)
+                run = run_scenario(scenario, backend, transport=args.transport)
                 times.append(time.perf_counter() - started)
             metrics = build_report(run).metrics
             row = {
                 "scenario": scenario.name,
                 "backend": backend,
+                "transport": args.transport,
                 "best_s": round(min(times), 3),
                 "median_s": round(statistics.median(times), 3),
                 "virtual_s": metrics.virtual_seconds,

@@ -123,6 +123,7 @@ PINNED: dict[str, list[str]] = {
         "Catalog",
         "CatalogConfig",
         "Content",
+        "DirectTransport",
         "ENDPOINTS",
         "EndpointProfile",
         "Exchange",
