@@ -43,6 +43,7 @@ from recobeat.contract import (
     ARTIST_TRACKS,
     ARTISTS,
     AUDIO_FEATURES,
+    CLIENT_ID_HEADER,
     MAX_IDS_PER_REQUEST,
     MAX_PAGE,
     MAX_PAGE_SIZE,
@@ -65,6 +66,7 @@ from recobeat.ids import check_ids, is_spotify_id
 from recobeat.models import Artist, AudioFeatures, Content, Page, Track
 from recobeat.stats import ClientStats, EndpointTally
 from recobeat.targets import AudioTargets
+from recobeat.transport import Transport, TransportError, WireResponse
 
 __all__ = ["RecoBeatClient"]
 
@@ -88,8 +90,10 @@ class RecoBeatClient:
     instance of the service (:meth:`engine.Engine.sharing`: the client's engine keeps its LRU
     in front of the shared cache, takes its grants from the shared budget and fetches each key
     once across instances; the client does not close ``shared``), ``http`` to bring your own
-    ``httpx.AsyncClient``, or ``transport`` (the simulator's in-process transport in tests and
-    replays) to keep the configured client but change how it sends.
+    ``httpx.AsyncClient``, or ``transport`` to change how it sends: an httpx transport (the
+    simulator's in-process ``SimulatorTransport``, say) keeps the configured httpx client over
+    it; a :class:`recobeat.transport.Transport` (the simulator's ``DirectTransport`` in
+    replays) replaces httpx altogether.
     """
 
     def __init__(
@@ -99,7 +103,7 @@ class RecoBeatClient:
         engine: Engine | None = None,
         shared: SharedBackend | None = None,
         http: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | Transport | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
     ) -> None:
@@ -114,6 +118,10 @@ class RecoBeatClient:
         self._seed = seed
         self._http = http
         self._transport = transport
+        # What _get sends through: the given Transport, else httpx (set on entry).
+        self._wire: Transport | None = transport if isinstance(transport, Transport) else None
+        # Headers a Transport is given with each request; httpx clients carry their own.
+        self._wire_headers: dict[str, str] = self._headers() if self._wire is not None else {}
         self._stack = AsyncExitStack()
         self._endpoints: dict[str, EndpointTally] = {}
         self._decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
@@ -139,8 +147,10 @@ class RecoBeatClient:
                 # A shared engine must serve the client's namespaces (declared or by default).
                 for namespace in TTL_TABLE:
                     self._engine.config.cache.policy.for_namespace(namespace)
-            if self._http is None:
-                self._http = await stack.enter_async_context(self._new_http_client())
+            if self._wire is None:
+                if self._http is None:
+                    self._http = await stack.enter_async_context(self._new_http_client())
+                self._wire = _HttpxWire(self._http)
             self._stack = stack.pop_all()
         engine = self._engine
         batching = self.config.batching
@@ -228,14 +238,17 @@ class RecoBeatClient:
         self._batch_flights.append(flight)
         return lambda ids, concurrency: flight.get_many(ids, concurrency=concurrency)
 
+    def _headers(self) -> dict[str, str]:
+        headers = {"accept": "application/json"}
+        if self.config.http.client_id is not None:
+            headers[CLIENT_ID_HEADER] = self.config.http.client_id
+        return headers
+
     def _new_http_client(self) -> httpx.AsyncClient:
         http = self.config.http
-        headers = {"accept": "application/json"}
-        if http.client_id is not None:
-            headers["x-client-id"] = http.client_id
         return httpx.AsyncClient(
             base_url=http.base_url,
-            headers=headers,
+            headers=self._headers(),
             timeout=httpx.Timeout(http.timeout, connect=http.connect_timeout),
             limits=httpx.Limits(
                 max_keepalive_connections=http.max_keepalive_connections,
@@ -244,7 +257,7 @@ class RecoBeatClient:
             ),
             http2=http.http2,
             http1=http.http1,
-            transport=self._transport,
+            transport=self._transport,  # an httpx transport or None, never a Transport here
         )
 
     @property
@@ -578,21 +591,21 @@ class RecoBeatClient:
     async def _get(self, endpoint: str, path: str, params: Mapping[str, Any], type_: Any) -> Any:
         """One attempt: GET, then the answer as ``type_``, :data:`MISSING` for a 404, or a
         typed error. Runs inside the engine's gate and retry loop."""
-        http = self._http
-        assert http is not None, "the client is not open"
+        wire = self._wire
+        assert wire is not None, "the client is not open"
         clock = self.engine.clock
         tally = self._endpoints.setdefault(endpoint, EndpointTally())
         started = clock.monotonic()
         try:
-            response = await http.get(path, params=_query(params))
-        except httpx.TransportError as exc:
+            response = await wire.request("GET", path, _query(params), self._wire_headers)
+        except TransportError as exc:
             tally.record(clock.monotonic() - started, "error")
-            raise UpstreamConnectionError(f"{endpoint}: {type(exc).__name__}: {exc}") from exc
-        status = response.status_code
+            raise UpstreamConnectionError(f"{endpoint}: {exc}") from exc
+        status = response.status
         tally.record(clock.monotonic() - started, status)
         if status == 200:
             try:
-                return self._decoder(type_).decode(response.content)
+                return self._decoder(type_).decode(response.body)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 raise MalformedResponse(f"{endpoint}: {exc}") from None
         if status == 404:
@@ -675,7 +688,28 @@ def parse_retry_after(value: str | None, now: float) -> float:
     return max(0.0, at - now) if math.isfinite(now) else _DEFAULT_RETRY_AFTER
 
 
-def _error_message(response: httpx.Response) -> str:
+class _HttpxWire(Transport):
+    """The default wire: an ``httpx.AsyncClient`` (its base URL, default headers, timeouts and
+    transport), its transport errors named by their httpx class (``ReadError: ...``)."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+    ) -> WireResponse:
+        try:
+            response = await self.http.request(method, path, params=query, headers=headers or None)
+        except httpx.TransportError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        return WireResponse(response.status_code, response.headers, response.content)
+
+
+def _error_message(response: WireResponse) -> str:
     """An error body's message on one line of at most 200 characters: ``errors[0].message``
     (the live API's ``{"status", "errors": [{"message"}]}``), else a top-level ``message``, else
     ``error``, else the body's text. Runs of whitespace become one space; longer text is cut
@@ -683,7 +717,7 @@ def _error_message(response: httpx.Response) -> str:
     most = 200
     text = None
     try:
-        body = msgspec.json.decode(response.content)
+        body = msgspec.json.decode(response.body)
     except msgspec.DecodeError:
         body = None
     if isinstance(body, dict):

@@ -2,9 +2,11 @@
 
 - :mod:`simulator.upstream`: a deterministic stand-in for the ReccoBeats API. Build a
   :class:`RecoBeatSimulator` from a :class:`SimulatorConfig` and an ``engine.Clock``, then reach
-  it in-process through :class:`SimulatorTransport` (an httpx transport) or over real HTTP with
-  :func:`serve_http` (``recobeat serve``). Every request lands in ``simulator.log``. It
-  validates requests against :mod:`recobeat.contract`, the same constants the client uses.
+  it in-process through :class:`SimulatorTransport` (an httpx transport), through
+  :class:`DirectTransport` (the client's own transport, no HTTP messages: replays use it) or
+  over real HTTP with :func:`serve_http` (``recobeat serve``). Every request lands in
+  ``simulator.log``. It validates requests against :mod:`recobeat.contract`, the same
+  constants the client uses.
 - :mod:`simulator.workload`: one playlist generation, as the MoodList backend performs it.
 - :mod:`simulator.profiles`: the design note's tuned and original client configurations.
 - :mod:`simulator.replay`: scenario files, replayed in virtual time and checked.
@@ -40,7 +42,7 @@ from simulator.upstream.rate_limit import (
 from simulator.upstream.request_log import RequestLog, RequestRecord
 from simulator.upstream.seed_pool import SeedPool
 from simulator.upstream.service import Exchange, RecoBeatSimulator
-from simulator.upstream.transport import SimulatorTransport
+from simulator.upstream.transport import DirectTransport, SimulatorTransport
 
 __all__ = [
     "ENDPOINTS",
@@ -51,6 +53,7 @@ __all__ = [
     "Catalog",
     "CatalogConfig",
     "Content",
+    "DirectTransport",
     "EndpointProfile",
     "Exchange",
     "Fault",

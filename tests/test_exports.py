@@ -124,6 +124,7 @@ PINNED: dict[str, list[str]] = {
         "Catalog",
         "CatalogConfig",
         "Content",
+        "DirectTransport",
         "ENDPOINTS",
         "EndpointProfile",
         "Exchange",

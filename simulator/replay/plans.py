@@ -226,13 +226,15 @@ def _request(
     ids = pool.draw(f"{s}-request-{0 if stream.repeat else i}", stream.ids)
     if stream.call in ("audio_features", "recommendations"):
         # These take ReccoBeats IDs; unknown tracks get a UUID the service never issued.
-        ids = [_uuid_of(catalog, sid, rng_for(seed, "uuid", sid)) for sid in ids]
+        ids = [_uuid_of(catalog, sid, seed) for sid in ids]
     return RequestPlan(stream.call, tuple(ids))
 
 
-def _uuid_of(catalog: Catalog, spotify_id: str, rng) -> str:  # type: ignore[no-untyped-def]
+def _uuid_of(catalog: Catalog, spotify_id: str, seed: int) -> str:
     index = catalog.track_index(spotify_id)
     if index is not None:
         return catalog.track_uuid(index)
+    # Seeded only when needed: a generator of its own costs more than the rest of a lookup.
+    rng = rng_for(seed, "uuid", spotify_id)
     h = f"{rng.getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"

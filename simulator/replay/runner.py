@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import msgspec
@@ -39,7 +39,14 @@ from recobeat.cache_types import recobeat_types
 from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig, HttpConfig
 from recobeat.stats import ClientStats
-from simulator import Catalog, CatalogConfig, RecoBeatSimulator, RequestRecord, SimulatorTransport
+from simulator import (
+    Catalog,
+    CatalogConfig,
+    DirectTransport,
+    RecoBeatSimulator,
+    RequestRecord,
+    SimulatorTransport,
+)
 from simulator.replay.audit import TtlAudit
 from simulator.replay.floor import UpstreamFloor
 from simulator.replay.plans import Arrival, RequestPlan, iter_arrivals
@@ -144,27 +151,41 @@ def run_scenario(
     *,
     profile: str | None = None,
     progress: ProgressCallback | None = None,
+    transport: Literal["direct", "httpx"] = "direct",
 ) -> RunResult:
     """Replay ``scenario`` on ``backend`` in virtual time (deterministic for its random seed).
 
     ``progress``, when given, is called as virtual time advances (about each 1 % of the
-    horizon, when an arrival starts or finishes) and once at the end with ``finished=True``."""
+    horizon, when an arrival starts or finishes) and once at the end with ``finished=True``.
+    ``transport``: how the clients reach the simulator, directly (:class:`DirectTransport`) or
+    through httpx (:class:`SimulatorTransport`); the result is the same, httpx is slower."""
     run = run_virtual(
-        _replay, scenario, backend, profile, progress, backend=backend, seed=scenario.seed
+        _replay,
+        scenario,
+        backend,
+        profile,
+        progress,
+        transport,
+        backend=backend,
+        seed=scenario.seed,
     )
     spec = scenario.prewarm
     if spec is not None and spec.baseline and prewarm_runs(scenario, run.profile):
         # The same replay with the step off: what pre-warming changed, and nothing else.
         cold = msgspec.structs.replace(scenario, prewarm=msgspec.structs.replace(spec, at=[]))
         baseline = run_virtual(
-            _replay, cold, backend, profile, None, backend=backend, seed=scenario.seed
+            _replay, cold, backend, profile, None, transport, backend=backend, seed=scenario.seed
         )
         run.stream_baseline = baseline.stream_latencies
     return run
 
 
 async def _replay(
-    scenario: Scenario, backend: str, profile: str | None, progress: ProgressCallback | None
+    scenario: Scenario,
+    backend: str,
+    profile: str | None,
+    progress: ProgressCallback | None,
+    transport: str,
 ) -> RunResult:
     config = scenario.client_config(profile)
     # Simultaneous requests go in key order, not the event loop's: the same report on asyncio
@@ -239,7 +260,11 @@ async def _replay(
                         RecoBeatClient(
                             client_config,
                             engine=engine,
-                            transport=SimulatorTransport(sim, client_id=name),
+                            transport=(
+                                DirectTransport(sim, client_id=name)
+                                if transport == "direct"
+                                else SimulatorTransport(sim, client_id=name)
+                            ),
                         )
                     )
                 )

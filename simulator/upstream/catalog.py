@@ -265,6 +265,10 @@ class Catalog:
         self.features_json = cache(lambda i: encoder.encode(self._traits(i).features))
         self.artist_json = cache(lambda a: encoder.encode(self.artist(a)))
         self._track_index = cache(self._resolve_track)
+        # Workloads draw the same popular tracks again and again (Zipf): their IDs are worth
+        # keeping too (a Feistel network and base-62 digits each time otherwise).
+        self.track_uuid = cache(self._track_uuid)
+        self.spotify_id = cache(self._spotify_id)
         self._artist_index = cache(self._resolve_artist)
         # The open space (see the module's docstring).
         self._open_tracks = OpenIds(seed, "track")
@@ -282,14 +286,15 @@ class Catalog:
         self._searchable = self._searchable_artists()
 
     # identifiers -------------------------------------------------------------------------
-    def track_uuid(self, index: int) -> str:
+    def _track_uuid(self, index: int) -> str:
+        """The ReccoBeats ID of track ``index`` (memoised as ``track_uuid``)."""
         if index < self.tracks:
             return self._track_ids.uuid(index)
         return self._open_tracks.uuid(index - self.tracks)
 
-    def spotify_id(self, rank: int) -> str:
+    def _spotify_id(self, rank: int) -> str:
         """The Spotify ID of the track of popularity rank ``rank`` (0 = most popular), or of
-        the open-space track ``rank`` (``tracks + v``)."""
+        the open-space track ``rank`` (``tracks + v``); memoised as ``spotify_id``."""
         if rank < self.tracks:
             return self._track_ids.spotify_id(rank)
         return self._open_tracks.spotify_id(rank - self.tracks)

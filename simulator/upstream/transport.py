@@ -1,21 +1,33 @@
-"""In-process access: an httpx transport that calls the simulator directly, no sockets.
+"""In-process access, no sockets: an httpx transport, and the client's own direct transport.
+
+:class:`SimulatorTransport` plugs under httpx: whatever speaks httpx reaches the simulator as
+over HTTP (URLs, headers and bodies built and parsed by httpx). :class:`DirectTransport` plugs
+straight into :class:`~recobeat.client.RecoBeatClient` (a :class:`recobeat.transport.Transport`)
+and skips httpx: scenario replays use it, since building httpx requests and responses was a
+quarter of a replay's time. Both send the simulator the same request (the query string is
+encoded as httpx encodes it) and so draw the same answers, delays and faults.
 
 Faults surface as they would over a network: TIMEOUT never returns (bound the call with
 ``anyio.fail_after``; httpx's ``timeout=`` does not apply to in-process transports), RESET
-raises :class:`httpx.ReadError` once the service delay has passed.
+raises :class:`httpx.ReadError` (:class:`recobeat.transport.TransportError` through
+:class:`DirectTransport`) once the service delay has passed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlencode
 
 import anyio
 import httpx
 
 from recobeat.contract import CLIENT_ID_HEADER
+from recobeat.transport import Transport, TransportError, WireResponse
 from simulator.upstream.faults import Fault
 from simulator.upstream.messages import Request
 from simulator.upstream.service import RecoBeatSimulator
 
-__all__ = ["SimulatorTransport"]
+__all__ = ["DirectTransport", "SimulatorTransport"]
 
 
 _HEADERS_CACHED = 4096
@@ -59,3 +71,37 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             response.status, headers=headers, stream=httpx.ByteStream(body), request=request
         )
+
+
+class DirectTransport(Transport):
+    """Sends the client's requests to ``simulator`` without HTTP messages; ``client_id`` plays
+    the connection's peer (the client's ``x-client-id`` header takes precedence). Only that
+    header is passed on, as :class:`SimulatorTransport` does."""
+
+    def __init__(self, simulator: RecoBeatSimulator, *, client_id: str | None = None) -> None:
+        self.simulator = simulator
+        self.client_id = client_id
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+    ) -> WireResponse:
+        client_header = headers.get(CLIENT_ID_HEADER)
+        sim_request = Request(
+            method,
+            path,
+            # httpx encodes a query exactly so (form encoding): the same raw query string
+            urlencode(query),
+            ((CLIENT_ID_HEADER, client_header),) if client_header else (),
+            self.client_id,
+        )
+        exchange = await self.simulator.exchange(sim_request)
+        if exchange.fault is Fault.TIMEOUT:
+            await anyio.sleep_forever()
+        response = exchange.response
+        if response is None:
+            raise TransportError("connection reset by peer (simulated)")
+        return WireResponse(response.status, dict(response.headers), response.body)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import httpx
 import msgspec
 import pytest
 
 from recobeat.client import _error_message
+from recobeat.transport import WireResponse
 from simulator import (
     Catalog,
     EndpointProfile,
@@ -179,9 +179,9 @@ def error_or_ok(api: RecoBeatApi, path: str, params: object) -> int:
 
 
 # the client reads the message back -------------------------------------------------------------
-def response(content: bytes | str, status: int = 400) -> httpx.Response:
+def response(content: bytes | str, status: int = 400) -> WireResponse:
     data = content.encode() if isinstance(content, str) else content
-    return httpx.Response(status, content=data)
+    return WireResponse(status, {}, data)
 
 
 @pytest.mark.parametrize(
