@@ -24,13 +24,37 @@ import httpx
 from recobeat.contract import CLIENT_ID_HEADER
 from recobeat.transport import Transport, TransportError, WireResponse
 from simulator.upstream.faults import Fault
-from simulator.upstream.messages import Request
+from simulator.upstream.messages import Request, Response
 from simulator.upstream.service import RecoBeatSimulator
 
 __all__ = ["DirectTransport", "SimulatorTransport"]
 
 
 _HEADERS_CACHED = 4096
+
+
+async def _exchange(
+    simulator: RecoBeatSimulator,
+    method: str,
+    path: str,
+    query: str,
+    client_header: str | None,
+    client_id: str | None,
+) -> Response | None:
+    """One request to ``simulator`` as both transports send it (only the client-id header is
+    passed on); its response, or ``None`` for a reset. A timeout never returns."""
+    exchange = await simulator.exchange(
+        Request(
+            method,
+            path,
+            query,
+            ((CLIENT_ID_HEADER, client_header),) if client_header else (),
+            client_id,
+        )
+    )
+    if exchange.fault is Fault.TIMEOUT:
+        await anyio.sleep_forever()
+    return exchange.response
 
 
 class SimulatorTransport(httpx.AsyncBaseTransport):
@@ -46,18 +70,14 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        client_header = request.headers.get(CLIENT_ID_HEADER)
-        sim_request = Request(
+        response = await _exchange(
+            self.simulator,
             request.method,
             url.path,
             url.query.decode("ascii"),
-            ((CLIENT_ID_HEADER, client_header),) if client_header else (),
+            request.headers.get(CLIENT_ID_HEADER),
             self.client_id,
         )
-        exchange = await self.simulator.exchange(sim_request)
-        if exchange.fault is Fault.TIMEOUT:
-            await anyio.sleep_forever()
-        response = exchange.response
         if response is None:
             raise httpx.ReadError("connection reset by peer (simulated)", request=request)
         body = response.body
@@ -89,19 +109,15 @@ class DirectTransport(Transport):
         query: Sequence[tuple[str, str]],
         headers: Mapping[str, str],
     ) -> WireResponse:
-        client_header = headers.get(CLIENT_ID_HEADER)
-        sim_request = Request(
+        response = await _exchange(
+            self.simulator,
             method,
             path,
             # httpx encodes a query exactly so (form encoding): the same raw query string
             urlencode(query),
-            ((CLIENT_ID_HEADER, client_header),) if client_header else (),
+            headers.get(CLIENT_ID_HEADER),
             self.client_id,
         )
-        exchange = await self.simulator.exchange(sim_request)
-        if exchange.fault is Fault.TIMEOUT:
-            await anyio.sleep_forever()
-        response = exchange.response
         if response is None:
             raise TransportError("connection reset by peer (simulated)")
         return WireResponse(response.status, dict(response.headers), response.body)
