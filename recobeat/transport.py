@@ -37,6 +37,9 @@ class WireResponse:
         self.headers = headers
         self.body = body
 
+    def __repr__(self) -> str:
+        return f"<WireResponse [{self.status}, {len(self.body)} bytes]>"
+
     @property
     def text(self) -> str:
         """The body decoded as UTF-8 (undecodable bytes replaced): error messages only."""

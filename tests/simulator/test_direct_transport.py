@@ -141,3 +141,9 @@ def test_a_replay_reports_the_same_bytes_through_httpx_and_directly(
         for transport in ("httpx", "direct")
     ]
     assert reports[0] == reports[1]
+
+
+def test_a_wire_response_shows_its_status_and_size() -> None:
+    from recobeat.transport import WireResponse
+
+    assert repr(WireResponse(429, {}, b'{"status": 429}')) == "<WireResponse [429, 15 bytes]>"
