@@ -8,6 +8,7 @@ from typing import TypeVar
 import anyio
 
 from engine.exception_groups import single_error
+from engine.virtual import loop_time
 
 __all__ = ["chunked", "map_bounded"]
 
@@ -42,7 +43,7 @@ async def map_bounded(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
     results: list[R] = [None] * len(items)  # type: ignore[list-item]
-    start = anyio.current_time()
+    start = loop_time()
     pending = iter(enumerate(items))
 
     async def worker() -> None:

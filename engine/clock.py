@@ -3,7 +3,8 @@
 Engine code never calls ``time.time()``, ``time.monotonic()`` or ``datetime.now()`` (ruff bans
 them outside this module). It asks a :class:`Clock`:
 
-- :meth:`Clock.monotonic` is the event loop's clock (``anyio.current_time()``). Limiters and
+- :meth:`Clock.monotonic` is the event loop's clock (``anyio.current_time()``, read through
+  :func:`engine.virtual.loop_time`, which skips anyio's backend detection). Limiters and
   singleflight use it. Under a virtual-time run it is the virtual clock, so sleeps cost nothing.
 - :meth:`Clock.wall` is epoch seconds. Cache expiries use it, because entries outlive the process
   (Redis) and are shared between processes, where one process's monotonic reading means nothing.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
-import anyio
+from engine.virtual import loop_time
 
 __all__ = ["DEFAULT_EPOCH", "Clock", "SystemClock", "VirtualClock"]
 
@@ -45,7 +46,7 @@ class SystemClock:
     __slots__ = ()
 
     def monotonic(self) -> float:
-        return anyio.current_time()
+        return loop_time()
 
     def wall(self) -> float:
         return time.time()
@@ -68,10 +69,10 @@ class VirtualClock:
         self.epoch = float(epoch)
 
     def monotonic(self) -> float:
-        return anyio.current_time()
+        return loop_time()
 
     def wall(self) -> float:
-        return self.epoch + anyio.current_time()
+        return self.epoch + loop_time()
 
     def __repr__(self) -> str:
         return f"VirtualClock(epoch={self.epoch!r})"

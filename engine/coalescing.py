@@ -23,6 +23,7 @@ import anyio
 
 from engine.errors import EngineError
 from engine.exception_groups import OwnedTaskGroup
+from engine.virtual import loop_time
 
 __all__ = ["BatchPlanner", "Coalescer", "CoalescerClosed"]
 
@@ -216,7 +217,7 @@ class Coalescer(Generic[K, V]):
         """Values for ``keys`` (those the upstream answered), each requested at most once."""
         if not self._tasks.is_open:
             raise CoalescerClosed(f"coalescer {self.name!r} is not open: use it in `async with`")
-        now = anyio.current_time()
+        now = loop_time()
         wanted: dict[K, _Key[V]] = {}
         for key in keys:
             if key in wanted:

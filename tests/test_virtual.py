@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from engine.clock import DEFAULT_EPOCH, SystemClock, VirtualClock
-from engine.virtual import BACKENDS, VirtualTimeDeadlock, run_virtual
+from engine.virtual import BACKENDS, VirtualTimeDeadlock, loop_time, run_virtual
 
 pytestmark = pytest.mark.anyio
 
@@ -71,3 +71,36 @@ async def test_system_clock_reads_real_wall_time() -> None:
     clock = SystemClock()
     assert abs(clock.wall() - time.time()) < 5
     assert clock.monotonic() == anyio.current_time()
+
+
+async def test_loop_time_is_anyio_current_time() -> None:
+    # loop_time skips anyio's backend detection; it must read the same clock on both loops.
+    assert loop_time() == anyio.current_time() == 0.0
+    await anyio.sleep(12.5)
+    assert loop_time() == anyio.current_time() == 12.5
+    clock = VirtualClock(epoch=100.0)
+    assert (clock.monotonic(), clock.wall()) == (12.5, 112.5)
+
+
+@pytest.mark.parametrize("first", BACKENDS)
+def test_loop_time_follows_each_new_loop(first: str) -> None:
+    # A run on one loop, then on the other, then a fresh one of the first: each reads its own
+    # loop's clock, which starts at 0, never a loop it saw before.
+    async def read(delay: float) -> tuple[float, float]:
+        await anyio.sleep(delay)
+        return loop_time(), anyio.current_time()
+
+    other = "trio" if first == "asyncio" else "asyncio"
+    runs = [
+        run_virtual(read, 3.0, backend=first),  # type: ignore[arg-type]
+        run_virtual(read, 5.0, backend=other),  # type: ignore[arg-type]
+        run_virtual(read, 7.0, backend=first),  # type: ignore[arg-type]
+    ]
+    assert runs == [(3.0, 3.0), (5.0, 5.0), (7.0, 7.0)]
+
+
+def test_loop_time_outside_a_loop_raises_as_anyio_does() -> None:
+    with pytest.raises(anyio.NoEventLoopError):
+        anyio.current_time()
+    with pytest.raises(anyio.NoEventLoopError):
+        loop_time()

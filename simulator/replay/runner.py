@@ -34,7 +34,7 @@ from engine.shared import (
     SharedTierConfig,
     TieredStore,
 )
-from engine.virtual import Backend, run_virtual
+from engine.virtual import Backend, loop_time, run_virtual
 from recobeat.cache_types import recobeat_types
 from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig, HttpConfig
@@ -322,13 +322,13 @@ async def _perform(client: RecoBeatClient, arrival: Arrival, tally: _Tally) -> N
             latency = result.finished - result.started
             tally.streams.setdefault(arrival.stream, []).append(latency)
         return
-    started = anyio.current_time()
+    started = loop_time()
     error: str | None = None
     try:
         await _call(client, work)
     except Exception as exc:
         error = type(exc).__name__
-    tally.finish(work.call, started, anyio.current_time(), error)
+    tally.finish(work.call, started, loop_time(), error)
 
 
 async def _call(client: RecoBeatClient, plan: RequestPlan) -> Any:

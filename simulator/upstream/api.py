@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode
 
 import msgspec
@@ -67,7 +67,10 @@ __all__ = [
     "canonical_query",
     "match_route",
     "parse_canonical",
+    "parse_canonical_pairs",
+    "parse_pairs",
     "parse_query",
+    "request_params",
 ]
 
 Params = dict[str, list[str]]
@@ -113,8 +116,13 @@ def match_route(path: str) -> Route | None:
 
 def parse_query(query: str) -> Params:
     """Query string to parameters; list parameters are split on commas, blanks dropped."""
+    return parse_pairs(parse_qsl(query, keep_blank_values=True))
+
+
+def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Params:
+    """Decoded (name, value) query pairs to parameters, as :func:`parse_query` reads them."""
     params: Params = {}
-    for name, value in parse_qsl(query, keep_blank_values=True):
+    for name, value in pairs:
         if name in _LIST_PARAMS:
             params.setdefault(name, []).extend(v for v in map(str.strip, value.split(",")) if v)
         else:
@@ -128,6 +136,22 @@ def parse_canonical(query: str) -> tuple[Params, str]:
     parameters are shared between calls: read them, never change them."""
     params = parse_query(query)
     return params, canonical_query(params)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def parse_canonical_pairs(pairs: tuple[tuple[str, str], ...]) -> tuple[Params, str]:
+    """:func:`parse_canonical` for a request's decoded ``pairs`` (``Request.pairs``)."""
+    params = parse_pairs(pairs)
+    return params, canonical_query(params)
+
+
+def request_params(request: Request) -> tuple[Params, str]:
+    """A request's parameters and their canonical query, from its pairs or its query string
+    (memoised: read them, never change them)."""
+    pairs = request.pairs
+    if pairs is None:
+        return parse_canonical(request.query)
+    return parse_canonical_pairs(pairs)
 
 
 def canonical_query(params: Params) -> str:
@@ -150,7 +174,7 @@ class RecoBeatApi:
         self.catalog = catalog
         self.recommender = recommender or Recommender(catalog)
         self.albums = Albums(catalog)
-        self._memo: OrderedDict[tuple[str, str, str], Response] = OrderedDict()
+        self._memo: OrderedDict[tuple[str, str, object], Response] = OrderedDict()
         self._memo_bytes = 0
         self._handlers: dict[str, Callable[[Route, Params], Response]] = {
             RECOMMENDATION: self._recommendation,
@@ -166,7 +190,9 @@ class RecoBeatApi:
         }
 
     def handle(self, request: Request) -> Response:
-        return self.respond(request.method, request.path, parse_query(request.query))
+        pairs = request.pairs
+        params = parse_query(request.query) if pairs is None else parse_pairs(pairs)
+        return self.respond(request.method, request.path, params)
 
     def respond(
         self, method: str, path: str, params: Params, route: Route | None = None
@@ -187,15 +213,17 @@ class RecoBeatApi:
     ) -> Response:
         """:meth:`respond` to ``request``, memoised on its method, path and raw query string
         (not on the canonical form: ``size=1,2`` and ``size=1&size=2`` answer differently).
-        ``params``: ``parse_query(request.query)`` if known."""
-        key = (request.method, request.path, request.query)
+        ``params``: ``parse_query(request.query)`` if known. A request carrying decoded
+        ``pairs`` is memoised on them instead (a separate entry, the same response)."""
+        pairs = request.pairs
+        key = (request.method, request.path, request.query if pairs is None else pairs)
         memo = self._memo
         response = memo.get(key)
         if response is not None:
             memo.move_to_end(key)
             return response
         if params is None:
-            params = parse_query(request.query)
+            params = parse_query(request.query) if pairs is None else parse_pairs(pairs)
         response = self.respond(request.method, request.path, params, route)
         size = len(response.body)
         if size <= _MEMO_BYTES // 64:

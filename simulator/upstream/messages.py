@@ -47,13 +47,19 @@ def error_code(status: int, detail: int = 0) -> int:
 
 class Request(msgspec.Struct, frozen=True):
     """A request as the server sees it. ``query`` is the raw (percent-encoded) query string;
-    ``headers`` are (lower-case name, value) pairs; ``peer`` identifies the connection."""
+    ``headers`` are (lower-case name, value) pairs; ``peer`` identifies the connection.
+
+    ``pairs``, when set, is the query already decoded into (name, value) pairs, exactly what
+    parsing its query string would give, and stands instead of ``query`` (then empty): the
+    in-process :class:`~simulator.upstream.transport.DirectTransport` sends the client's pairs
+    so instead of encoding them for the simulator to decode again."""
 
     method: str
     path: str
     query: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     peer: str | None = None
+    pairs: tuple[tuple[str, str], ...] | None = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

@@ -25,7 +25,7 @@ import msgspec
 
 from engine.clock import Clock
 from recobeat.contract import CLIENT_ID_HEADER
-from simulator.upstream.api import Params, RecoBeatApi, Route, match_route, parse_canonical
+from simulator.upstream.api import Params, RecoBeatApi, Route, match_route, request_params
 from simulator.upstream.catalog import Catalog
 from simulator.upstream.config import SimulatorConfig
 from simulator.upstream.faults import Fault, FaultPlan
@@ -101,7 +101,7 @@ class RecoBeatSimulator:
 
     def receive(self, request: Request, *, sent: float | None = None) -> Ticket:
         client = client_identity(request)
-        params, canonical = parse_canonical(request.query)
+        params, canonical = request_params(request)
         identity = f"{client}\x1f{request.method}\x1f{request.path}\x1f{canonical}"
         n = self._occurrences.get(identity, 0)
         self._occurrences[identity] = n + 1

@@ -4,8 +4,10 @@
 over HTTP (URLs, headers and bodies built and parsed by httpx). :class:`DirectTransport` plugs
 straight into :class:`~recobeat.client.RecoBeatClient` (a :class:`recobeat.transport.Transport`)
 and skips httpx: scenario replays use it, since building httpx requests and responses was a
-quarter of a replay's time. Both send the simulator the same request (the query string is
-encoded as httpx encodes it) and so draw the same answers, delays and faults.
+quarter of a replay's time. Both send the simulator the same request and so draw the same
+answers, delays and faults: the direct one passes the client's query pairs as they are when
+they are plain ASCII text (what parsing their encoding would give back), else it encodes the
+query string as httpx does.
 
 Faults surface as they would over a network: TIMEOUT never returns (bound the call with
 ``anyio.fail_after``; httpx's ``timeout=`` does not apply to in-process transports), RESET
@@ -40,6 +42,7 @@ async def _exchange(
     query: str,
     client_header: str | None,
     client_id: str | None,
+    pairs: tuple[tuple[str, str], ...] | None = None,
 ) -> Response | None:
     """One request to ``simulator`` as both transports send it (only the client-id header is
     passed on); its response, or ``None`` for a reset. A timeout never returns."""
@@ -50,6 +53,7 @@ async def _exchange(
             query,
             ((CLIENT_ID_HEADER, client_header),) if client_header else (),
             client_id,
+            pairs,
         )
     )
     if exchange.fault is Fault.TIMEOUT:
@@ -109,15 +113,29 @@ class DirectTransport(Transport):
         query: Sequence[tuple[str, str]],
         headers: Mapping[str, str],
     ) -> WireResponse:
-        response = await _exchange(
-            self.simulator,
-            method,
-            path,
-            # httpx encodes a query exactly so (form encoding): the same raw query string
-            urlencode(query),
-            headers.get(CLIENT_ID_HEADER),
-            self.client_id,
-        )
+        pairs = tuple(query)
+        if all(type(n) is str and type(v) is str and n.isascii() and v.isascii() for n, v in pairs):
+            # Plain ASCII text pairs: parsing their form encoding gives them back unchanged, so
+            # the simulator takes them as they are (the same parameters, answers and faults).
+            response = await _exchange(
+                self.simulator,
+                method,
+                path,
+                "",
+                headers.get(CLIENT_ID_HEADER),
+                self.client_id,
+                pairs,
+            )
+        else:
+            response = await _exchange(
+                self.simulator,
+                method,
+                path,
+                # httpx encodes a query exactly so (form encoding): the same raw query string
+                urlencode(query),
+                headers.get(CLIENT_ID_HEADER),
+                self.client_id,
+            )
         if response is None:
             raise TransportError("connection reset by peer (simulated)")
         return WireResponse(response.status, dict(response.headers), response.body)

@@ -147,3 +147,61 @@ def test_a_wire_response_shows_its_status_and_size() -> None:
     from recobeat.transport import WireResponse
 
     assert repr(WireResponse(429, {}, b'{"status": 429}')) == "<WireResponse [429, 15 bytes]>"
+
+
+# Query pairs that parse exactly as their form encoding: repeated names, comma lists with
+# blanks, characters that need encoding, empty names and values, a bad request.
+_PAIRS = [
+    (),
+    (("ids", "a,, b ,c"), ("ids", ""), ("ids", "d")),
+    (("seeds", "z,y"), ("seeds", "x"), ("negativeSeeds", " w ,"), ("size", "3"), ("size", "4")),
+    (("searchText", "a b+c&d=%2C;/?#"), ("", ""), ("", "v"), ("n", ""), ("page", "-1")),
+    (("size", "x"), ("seeds", "not-an-id"), ("energy", "2.5"), ("featureWeight", "nan")),
+]
+
+
+@pytest.mark.parametrize("pairs", _PAIRS)
+def test_pairs_parse_as_their_encoding(pairs: tuple[tuple[str, str], ...]) -> None:
+    from urllib.parse import urlencode
+
+    from simulator.upstream.api import parse_canonical, parse_pairs, parse_query, request_params
+    from simulator.upstream.messages import Request
+
+    query = urlencode(pairs)
+    assert parse_pairs(pairs) == parse_query(query)
+    assert request_params(Request("GET", "/v1/x", pairs=pairs)) == parse_canonical(query)
+
+
+@pytest.mark.parametrize("path", ["/v1/track/recommendation", "/v1/track", "/v1/artist/search"])
+@pytest.mark.parametrize("pairs", _PAIRS)
+def test_pairs_answer_as_their_encoding(make_simulator, path: str, pairs) -> None:  # type: ignore[no-untyped-def]
+    from urllib.parse import urlencode
+
+    from simulator.upstream.messages import Request
+
+    api = make_simulator().api
+    by_query = Request("GET", path, urlencode(pairs))
+    by_pairs = Request("GET", path, pairs=pairs)
+    assert api.handle(by_pairs) == api.handle(by_query)
+    assert api.respond_memo(by_pairs) == api.respond_memo(by_query) == api.handle(by_query)
+
+
+async def test_direct_transport_passes_ascii_pairs_and_encodes_the_rest(make_simulator) -> None:  # type: ignore[no-untyped-def]
+    sim = make_simulator()
+    seen = []
+    exchange = sim.exchange
+
+    async def spy(request):  # type: ignore[no-untyped-def]
+        seen.append((request.query, request.pairs))
+        return await exchange(request)
+
+    sim.exchange = spy
+    transport = DirectTransport(sim)
+    path = "/v1/artist/search"
+    await transport.request("GET", path, [("searchText", "a b&c"), ("size", "5")], {})
+    await transport.request("GET", path, [("searchText", "é"), ("size", "5")], {})
+    assert seen == [
+        ("", (("searchText", "a b&c"), ("size", "5"))),
+        ("searchText=%C3%A9&size=5", None),
+    ]
+    assert sim.log.records()[0].params == "searchText=a+b%26c&size=5"
