@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 import anyio
+import sniffio
 
 from engine.errors import EngineError
 
@@ -93,15 +94,20 @@ def loop_time() -> float:
     asyncio), so a new loop or a switch of library between runs is always seen. With no loop
     running, or anything else running, it defers to anyio, which raises as before.
     """
-    loop = _get_running_loop()
-    if loop is not None:
-        return loop.time()
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            return trio.current_time()  # type: ignore[no-any-return]
-        except RuntimeError:
-            pass
+    # What sniffio reads first: trio names itself there (also as a guest on an asyncio loop,
+    # whose running loop is then not trio's clock).
+    named = sniffio.thread_local.name or sniffio.current_async_library_cvar.get()
+    if named is None or named == "asyncio":
+        loop = _get_running_loop()
+        if loop is not None:
+            return loop.time()
+    elif named == "trio":
+        trio = sys.modules.get("trio")
+        if trio is not None:
+            try:
+                return trio.current_time()  # type: ignore[no-any-return]
+            except RuntimeError:
+                pass
     return anyio.current_time()
 
 

@@ -104,3 +104,35 @@ def test_loop_time_outside_a_loop_raises_as_anyio_does() -> None:
         anyio.current_time()
     with pytest.raises(anyio.NoEventLoopError):
         loop_time()
+
+
+def test_loop_time_is_trios_clock_when_trio_runs_as_a_guest_on_asyncio() -> None:
+    """trio as a guest on an asyncio loop: the running asyncio loop is not trio's clock, and
+    ``loop_time`` answers as ``anyio.current_time()`` does there (trio's)."""
+    import asyncio
+
+    import trio
+    import trio.lowlevel
+    import trio.testing
+
+    from engine.virtual import loop_time
+
+    seen: list[tuple[float, float]] = []
+
+    async def trio_main() -> None:
+        await trio.sleep(0)
+        seen.append((loop_time(), anyio.current_time()))
+
+    async def host() -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        trio.lowlevel.start_guest_run(
+            trio_main,
+            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            done_callback=done.set_result,
+            clock=trio.testing.MockClock(rate=0, autojump_threshold=0),
+        )
+        (await done).unwrap()
+
+    asyncio.run(host())
+    assert len(seen) == 1 and seen[0][0] == seen[0][1]
