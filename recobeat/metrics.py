@@ -45,7 +45,7 @@ def client_families(stats: ClientStats, *, prefix: str = "recobeat") -> list[Fam
             f"{prefix}_upstream_latency_seconds",
             "counter",
             "Seconds upstream answers took, summed, by endpoint.",
-            [((("endpoint", name),), e.mean_latency * e.calls) for name, e in endpoints],
+            [((("endpoint", name),), e.total_latency) for name, e in endpoints],
         ),
         Family(
             f"{prefix}_upstream_latency_max_seconds",

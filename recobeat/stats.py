@@ -16,6 +16,8 @@ class EndpointStats(msgspec.Struct, frozen=True):
     """Answers by status code ("error": no answer, the connection failed)."""
     mean_latency: float
     max_latency: float
+    total_latency: float = 0.0
+    """Seconds all the answers took, summed (what a monotonic counter exports)."""
 
 
 class EndpointTally:
@@ -42,6 +44,7 @@ class EndpointTally:
             statuses=dict(sorted(self.statuses.items())),
             mean_latency=self.total_latency / self.calls if self.calls else 0.0,
             max_latency=self.max_latency,
+            total_latency=self.total_latency,
         )
 
 

@@ -139,7 +139,7 @@ class RateLimiter:
         self._busy_time = 0.0  # closed busy stretches
         self._busy_since = 0.0  # when the current one began (the queue is non-empty)
         self._busy_periods = 0
-        self._interactive_at = -math.inf  # the latest grant to an interactive request
+        self._interactive_at = -math.inf  # the latest interactive grant, or waiter's leaving
         self._interactive_waiting = 0
 
     async def acquire(
@@ -242,7 +242,9 @@ class RateLimiter:
             if rank:
                 self._background_waiting -= 1
             if priority == INTERACTIVE:
+                # Someone waited until now: the budget was not spare meanwhile.
                 self._interactive_waiting -= 1
+                self._interactive_at = self._clock.monotonic()
             if queue:
                 self._head().wake.set()  # the same head, or the next one if it was this waiter
             if not queue:
@@ -280,8 +282,9 @@ class RateLimiter:
 
     def last_interactive(self) -> float | None:
         """When the budget last served someone waiting: ``None`` while an interactive request
-        waits in line, else the instant of the latest interactive grant (``-inf`` before the
-        first). What :meth:`engine.Engine.until_quiet` reads to use spare budget only."""
+        waits in line, else the instant of the latest interactive grant, or of an interactive
+        waiter's leaving the line without one (cancelled, or past its deadline); ``-inf``
+        before either. What :meth:`engine.Engine.until_quiet` reads to use spare budget only."""
         return None if self._interactive_waiting else self._interactive_at
 
     def _timeout(self, next_allowed: float) -> RateLimitTimeout:

@@ -39,6 +39,7 @@ from engine.shared.backend import SharedBackend
 from engine.shared.claims import KeyClaims
 from engine.shared.config import SharedTierConfig
 from engine.shared.lease import Lease
+from engine.shared.tiered import TieredStore
 from engine.singleflight import REFRESHING, CacheFlightKey, SingleFlight, SingleFlightStats
 
 __all__ = ["DistributedFlight", "DistributedFlightStats"]
@@ -89,18 +90,27 @@ class DistributedFlight(SingleFlight):
 
     async def _across_instances(self, cache_key: str, fn: Callable[[], Awaitable[T]]) -> T:
         lock = self._lock_prefix + cache_key
+        # Read once, then cleared: the fetch, and any lookup it makes, is no refresh.
+        replaces = REFRESHING.get()
+        token = REFRESHING.set(None)
         # The lease renews the lock while the fetch runs (a fetch can wait in the rate
         # limiter's queue far longer than ``lock_ttl``) and releases it when the block ends.
         lease = Lease.for_tier(self.backend, self.settings, on_error=self._count_error)
         self._leases.add(lease)
         try:
             async with lease:
-                return await self._locking(lease, lock, cache_key, fn)
+                return await self._locking(lease, lock, cache_key, fn, replaces)
         finally:
             self._leases.discard(lease)
+            REFRESHING.reset(token)
 
     async def _locking(
-        self, lease: Lease, lock: str, cache_key: str, fn: Callable[[], Awaitable[T]]
+        self,
+        lease: Lease,
+        lock: str,
+        cache_key: str,
+        fn: Callable[[], Awaitable[T]],
+        replaces: float | None,
     ) -> T:
         """Take the lock and fetch, or wait for the holder's entry; again if it left none."""
         while True:
@@ -112,13 +122,13 @@ class DistributedFlight(SingleFlight):
             if locked:
                 # Another instance may have stored the entry and unlocked between our
                 # cache miss and our lock: look once more before fetching.
-                found = await self._fresh(cache_key)
+                found = await self._fresh(cache_key, replaces)
                 if found is not None:
                     self._answered_remotely += 1
                     return found[0]  # type: ignore[no-any-return]
                 self._locked += 1
                 return await lease.run(fn)
-            found = await self._wait_for_holder(lock, cache_key)
+            found = await self._wait_for_holder(lock, cache_key, replaces)
             if found is not None:
                 self._answered_remotely += 1
                 return found[0]  # type: ignore[no-any-return]
@@ -126,7 +136,9 @@ class DistributedFlight(SingleFlight):
     def _count_error(self) -> None:
         self._errors += 1
 
-    async def _wait_for_holder(self, lock: str, cache_key: str) -> tuple[Any] | None:
+    async def _wait_for_holder(
+        self, lock: str, cache_key: str, replaces: float | None
+    ) -> tuple[Any] | None:
         """Poll until another instance's entry appears, ``(value,)``, or the lock is gone,
         ``None``. The lock is read before the entry: a holder stores, then unlocks."""
         while True:
@@ -136,24 +148,31 @@ class DistributedFlight(SingleFlight):
             except Exception:
                 self._errors += 1
                 held = None
-            found = await self._fresh(cache_key)
+            found = await self._fresh(cache_key, replaces)
             if found is not None or held is None:
                 return found
 
-    async def _fresh(self, cache_key: str) -> tuple[Any] | None:
-        """``(value,)`` when the store holds a fresh entry for ``cache_key`` (inside a refresh
-        ahead, :data:`~engine.singleflight.REFRESHING`, one newer than the entry it replaces),
-        else ``None``."""
+    async def _fresh(self, cache_key: str, replaces: float | None) -> tuple[Any] | None:
+        """``(value,)`` when the store holds a fresh entry for ``cache_key``, else ``None``.
+
+        For a refresh ahead (``replaces``: the expiry of the entry it replaces) only a newer
+        entry is an answer, and it is read from the shared tier: a tiered store's memory holds
+        the very entry being refreshed. One found there is copied into memory, so that this
+        instance serves it from now on."""
+        store = self.store
+        tiered = store if replaces is not None and isinstance(store, TieredStore) else None
         try:
-            entry = await self.store.get(cache_key)
+            entry = await (tiered.shared if tiered is not None else store).get(cache_key)
         except Exception:
             self._errors += 1
             return None
         if entry is None or not entry.fresh(self._clock.wall()):
             return None
-        replaces = REFRESHING.get()
-        if replaces is not None and entry.expires_at <= replaces:
-            return None  # the very entry being refreshed: not an answer
+        if replaces is not None:
+            if entry.expires_at <= replaces:
+                return None  # the very entry being refreshed: not an answer
+            if tiered is not None:
+                await tiered.memory.set(cache_key, entry)
         return (MISSING if entry.missing else entry.value,)
 
     def stats(self) -> DistributedFlightStats:

@@ -206,6 +206,10 @@ class RedisRateLimiter:
         self._interactive_waiting += interactive
         try:
             granted = await self._acquire(arrived, deadline, key, first, priority)
+        except BaseException:
+            if interactive:  # it waited until now, granted or not: no spare budget meanwhile
+                self._interactive_at = self._clock.monotonic()
+            raise
         finally:
             self._interactive_waiting -= interactive
             self._pending -= 1
@@ -217,7 +221,7 @@ class RedisRateLimiter:
 
     def last_interactive(self) -> float | None:
         """``None`` while an interactive request of this instance waits, else the instant of
-        its latest interactive grant (``-inf`` before the first); see
+        its latest interactive grant or waiter's leaving without one (``-inf`` before either); see
         :meth:`engine.limits.RateLimiter.last_interactive`. Other instances' requests are not
         seen: spare budget is judged per instance."""
         return None if self._interactive_waiting else self._interactive_at

@@ -282,3 +282,84 @@ async def test_across_instances_one_refresh_serves_every_instance() -> None:
     # And one fetch per value for both instances: the upstream saw no duplicate refresh.
     assert fetch.calls <= 1 + 4
     assert len(set(answers)) == fetch.calls
+
+
+async def _two_instances(stack: Any, clock: VirtualClock) -> tuple[list[Cache], list[Any]]:
+    from engine.shared import (
+        DistributedFlight,
+        InProcessRedis,
+        RedisStore,
+        SharedTierConfig,
+        TieredStore,
+    )
+
+    twin = InProcessRedis(clock=clock)
+    settings = SharedTierConfig(time_source="client", poll_interval=0.05)
+    caches, stores = [], []
+    for k in range(2):
+        store = TieredStore(
+            MemoryStore(100, clock=clock),
+            RedisStore(twin, clock=clock, config=settings),
+            clock=clock,
+            config=settings,
+        )
+        stores.append(store)
+        flight = await stack.enter_async_context(
+            DistributedFlight(twin, store, clock=clock, settings=settings)
+        )
+        group = OwnedTaskGroup(f"instance {k}'s refreshes")
+        await group.open()
+        stack.push_async_exit(group.close)
+        caches.append(
+            Cache(
+                store,
+                flights=flight,
+                clock=clock,
+                policy=policy(refresh_ahead=1.0),
+                background=group,
+                seed=k,
+            )
+        )
+    return caches, stores
+
+
+async def test_a_later_refresh_on_another_instance_takes_the_first_ones_value() -> None:
+    """B's memory tier still holds the entry A has just replaced: B's refresh must read the
+    shared tier, take A's newer value (and keep it in memory), and fetch nothing."""
+    from contextlib import AsyncExitStack
+
+    clock = VirtualClock()
+    fetch = Upstream(delay=1.0)
+    async with AsyncExitStack() as stack:
+        (a, b), (_, store_b) = await _two_instances(stack, clock)
+        assert await a.get_or_fetch("hot", "key", fetch) == "v1"
+        assert await b.get_or_fetch("hot", "key", fetch) == "v1"  # B's memory holds v1
+        full = a._namespace("hot").key("key")
+        old = (await store_b.memory.get(full)).expires_at
+        await anyio.sleep(TTL - 5)
+        await a._refresh(a._namespace("hot"), full, fetch, old)
+        assert fetch.calls == 2
+        await b._refresh(b._namespace("hot"), full, fetch, old)
+        assert fetch.calls == 2  # answered by A's entry
+        assert (await store_b.memory.get(full)).value == "v2"
+        assert await b.get_or_fetch("hot", "key", fetch) == "v2"
+
+
+async def test_the_refresh_marker_does_not_reach_the_fetch() -> None:
+    """A fetch run by a refresh (and any lookup it makes) is no refresh itself."""
+    from contextlib import AsyncExitStack
+
+    from engine.singleflight import REFRESHING
+
+    clock = VirtualClock()
+    seen: list[float | None] = []
+
+    async def fetch() -> str:
+        seen.append(REFRESHING.get())
+        return "v"
+
+    async with AsyncExitStack() as stack:
+        (a, _), _ = await _two_instances(stack, clock)
+        full = a._namespace("hot").key("key")
+        await a._refresh(a._namespace("hot"), full, fetch, 1234.5)
+    assert seen == [None]

@@ -14,7 +14,7 @@ import pytest
 
 from engine import Engine, EngineConfig, RateLimitConfig, WindowRule
 from engine.clock import VirtualClock
-from engine.limits import ConcurrencyConfig, RateLimiter
+from engine.limits import ConcurrencyConfig, RateLimiter, RateLimitTimeout
 from engine.shared import InProcessRedis, RedisRateLimiter
 
 pytestmark = pytest.mark.anyio
@@ -142,3 +142,25 @@ async def test_cancelled_while_waiting_leaves_nothing_behind(make_limiter: Any) 
         assert scope.cancelled_caught
         # The limiter is untouched: the next interactive request goes out at its spacing.
         assert await limiter.acquire(priority="interactive") == pytest.approx(1.0, abs=0.01)
+
+
+@LIMITERS
+@pytest.mark.parametrize("leaves", ["cancelled", "deadline"])
+async def test_an_interactive_waiter_that_leaves_without_a_grant_restarts_the_period(
+    make_limiter: Any, leaves: str
+) -> None:
+    """It waited until it left: the budget was not spare meanwhile."""
+    clock = VirtualClock()
+    limiter = make_limiter(clock)
+    async with engine_with(limiter, clock) as engine:
+        await limiter.acquire(priority="background")  # the next grant only at 0.75 s
+        if leaves == "cancelled":
+            with anyio.move_on_after(0.7):
+                await limiter.acquire(priority="interactive")
+        else:
+            with pytest.raises(RateLimitTimeout):
+                await limiter.acquire(priority="interactive", deadline=0.7)
+        left = clock.monotonic()
+        assert limiter.last_interactive() == pytest.approx(left)
+        await engine.until_quiet(0.5)
+        assert clock.monotonic() == pytest.approx(left + 0.5)

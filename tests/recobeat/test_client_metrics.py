@@ -31,7 +31,11 @@ def test_exact_client_lines() -> None:
         engine=None,  # type: ignore[arg-type]
         endpoints={
             "tracks": EndpointStats(
-                calls=4, statuses={"200": 3, "503": 1}, mean_latency=0.25, max_latency=0.5
+                calls=4,
+                statuses={"200": 3, "503": 1},
+                mean_latency=0.25,
+                max_latency=0.5,
+                total_latency=1.0,
             )
         },
         upstream_requests=4,
