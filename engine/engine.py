@@ -158,6 +158,16 @@ def _store_reports(store: Store) -> list[msgspec.Struct]:
     return [each.stats() for each in stores if isinstance(each, ReportsStats)]
 
 
+def checked_quiet(quiet: object) -> float:
+    """``quiet`` as the seconds :meth:`Engine.until_quiet` waits for (finite, >= 0); else
+    :class:`ValueError` naming it."""
+    if isinstance(quiet, bool) or not isinstance(quiet, int | float) or not quiet >= 0:
+        raise ValueError(f"quiet: expected seconds >= 0, got {quiet!r}")
+    if not math.isfinite(quiet):
+        raise ValueError(f"quiet: expected finite seconds, got {quiet!r}")
+    return float(quiet)
+
+
 class Engine:
     """Owns the limits, the singleflight, the cache and their task group.
 
@@ -436,10 +446,7 @@ class Engine:
         user's own that cannot tell (no ``last_interactive()``), it returns at once.
         Cancellable at every wait.
         """
-        if isinstance(quiet, bool) or not isinstance(quiet, int | float) or not quiet >= 0:
-            raise ValueError(f"quiet: expected seconds >= 0, got {quiet!r}")
-        if not math.isfinite(quiet):
-            raise ValueError(f"quiet: expected finite seconds, got {quiet!r}")
+        quiet = checked_quiet(quiet)
         last_interactive = getattr(self.rate, "last_interactive", None)
         if last_interactive is None:
             await anyio.lowlevel.checkpoint()

@@ -34,6 +34,7 @@ import msgspec
 from engine import MISSING, Clock, Engine, Missing, chunked, map_bounded
 from engine.batchflight import BatchFlight
 from engine.coalescing import Coalescer
+from engine.engine import checked_quiet
 from engine.limits.priority import FETCH_PRIORITY
 from engine.shared import KeyClaims, SharedBackend
 from recobeat.cache_types import recobeat_types
@@ -494,8 +495,11 @@ class RecoBeatClient:
         is being served), then goes at background priority (behind the requests someone waits
         for, where the engine's rate limit has priority classes,
         ``RateLimitConfig.background_share``; without them, in the one line like any other).
-        So a person's playlist is never served behind pre-warming except for the first
-        request of a generation that arrives within one spacing of a pre-warm grant.
+        So while this instance serves people, pre-warming stays off the budget: the first
+        request of a generation that arrives within one spacing of a pre-warm grant waits that
+        spacing, and it is not pre-emptive in a few more ways (a pre-warm request answered 429
+        retries at the head of the line; a request sleeping out a 5xx backoff is not waiting
+        in the limiter; with a shared limiter other instances' requests are not seen).
 
         IDs whose features are cached, or that the registry knows to be unknown, are skipped
         (looked up without counting: these are not lookups anyone needed); the rest go through
@@ -506,6 +510,7 @@ class RecoBeatClient:
         background priority (one request at most, granted within the background share).
         Returns the IDs asked for.
         """
+        checked_quiet(quiet)
         wanted = check_ids(spotify_ids, what="Spotify id")
         if bad := [i for i in wanted if not is_spotify_id(i)]:
             raise ValueError(f"not Spotify IDs: {bad[:5]}")

@@ -20,7 +20,7 @@ Guarantees of :class:`RedisPyBackend`, the same as :class:`~engine.redis.Coredis
 - A client that decodes responses (``decode_responses=True``) is refused at construction: the
   values are binary MessagePack, which such a client would fail to decode or hand back as text.
 - On trio (or any loop but asyncio) it raises :class:`RuntimeError` in one line: at
-  construction when a loop is already running, else on its first call.
+  construction when a loop is already running, and on every call.
 """
 
 from __future__ import annotations
@@ -74,22 +74,19 @@ class RedisPyBackend(ScriptedBackend):
             )
         self.config = config if config is not None else RedisConfig()
         self.client = client
-        self._checked = False
         if _running_library() is not None:
             self._before_call()
         super().__init__(client.register_script, timeout=self.config.command_timeout)
 
     def _before_call(self) -> None:
-        """Refuse any loop but asyncio, once (``redis.asyncio`` fails confusingly elsewhere)."""
-        if self._checked:
-            return
+        """Refuse any loop but asyncio (``redis.asyncio`` fails confusingly elsewhere); on every
+        call, since one backend may outlive an event loop (a sniffio lookup, ~1 µs)."""
         library = _running_library()
         if library != "asyncio":
             raise RuntimeError(
                 f"RedisPyBackend runs on asyncio only (redis.asyncio), not {library}: "
                 "on trio use engine.redis.CoredisBackend"
             )
-        self._checked = True
 
     async def __aenter__(self) -> Self:
         self._before_call()

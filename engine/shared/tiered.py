@@ -57,7 +57,8 @@ class TieredStoreStats(msgspec.Struct, frozen=True):
     fallbacks: int
     """Shared-tier calls skipped because the tier failed less than ``retry_after`` ago."""
     shared_available: bool
-    """False while the shared tier is being left alone after a failure."""
+    """False while the shared tier is being left alone after a failure, and while one call
+    probes it (the others, reads and writes alike, keep to memory until it answers)."""
 
 
 class TieredStore:
@@ -189,7 +190,7 @@ class TieredStore:
             shared_misses=self._shared_misses,
             shared_errors=self._shared_errors,
             fallbacks=self._fallbacks,
-            shared_available=self._circuit.state_at(self._clock.monotonic()) != "open",
+            shared_available=self._circuit.state_at(self._clock.monotonic()) == "closed",
         )
 
     def __repr__(self) -> str:

@@ -4,9 +4,13 @@ At each instant of ``[prewarm].at`` every instance calls
 :meth:`recobeat.client.RecoBeatClient.prewarm` with the most popular seeds of the first playlist
 stream's seed pool (the ``seeds`` most popular known tracks, and the ``unknown`` most popular
 unknown IDs, which the registry then remembers as unknown): the pool is Zipf-popular, so these
-are the seeds users draw most. The requests go at background priority, so with priority classes
-(``RateLimitConfig.background_share``, on in the ``adaptive`` profile) they use spare budget
-only. The step runs under the profiles ``[prewarm].profiles`` names (every run when empty), so
+are the seeds users draw most. Each request waits until no interactive request has been served
+for ``[prewarm].quiet`` seconds (``Engine.until_quiet``: spare budget only), then goes at
+background priority (behind interactive ones where the rate limiter has priority classes,
+``RateLimitConfig.background_share``, on in the ``adaptive`` profile). With ``baseline = true``
+the replay runs again under the same profile without the step, and the report shows each
+stream's latency beside it (``[expect.prewarm]`` judges them). The step runs under the
+profiles ``[prewarm].profiles`` names (every run when empty), so
 ``compare`` shows the same workload with and without it.
 
 The report's figures (:class:`PrewarmSummary`, only for scenarios with ``[prewarm]``): whether

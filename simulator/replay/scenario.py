@@ -475,7 +475,7 @@ def _with_preset(path: Path | Traversable) -> Scenario | None:
     the preset, with the section's other fields merged over it
     (:func:`simulator.upstream.presets.preset_config`). ``None`` otherwise, or when the file
     cannot be read as TOML (the plain reader then says why)."""
-    from simulator.upstream.presets import preset_config
+    from simulator.upstream.presets import PRESETS, preset_config
 
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -486,12 +486,15 @@ def _with_preset(path: Path | Traversable) -> Scenario | None:
         return None
     overrides = {k: v for k, v in upstream.items() if k != "preset"}
     name = upstream["preset"]
+    if not isinstance(name, str) or name not in PRESETS:
+        known = ", ".join(PRESETS)
+        raise ScenarioError(f"{path}: upstream.preset: {name!r} is not a preset; known: {known}")
     try:
-        if not isinstance(name, str):
-            raise ConfigError(f"expected the name of a preset, got {name!r}")
         data["upstream"] = msgspec.to_builtins(preset_config(name, overrides))
     except ConfigError as exc:
-        raise ScenarioError(f"{path}: upstream.preset: {exc}") from None
+        # An override the preset refused: name its field from the scenario's root.
+        where = str(exc).replace("`$.", "`$.upstream.")
+        raise ScenarioError(f"{path}: invalid scenario: {where}") from None
     try:
         return msgspec.convert(data, Scenario)
     except msgspec.ValidationError as exc:

@@ -193,9 +193,12 @@ def test_upstream_can_start_from_a_preset_with_overrides(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("upstream", "says"),
     [
-        ('preset = "nope"', "upstream.preset: unknown preset 'nope'; known: default"),
-        ("preset = 3", "upstream.preset: expected the name of a preset, got 3"),
-        ('preset = "loose"\nseed = "x"', "upstream.preset: "),
+        ('preset = "nope"', "upstream.preset: 'nope' is not a preset; known: default"),
+        ("preset = 3", "upstream.preset: 3 is not a preset"),
+        (
+            'preset = "loose"\nrate_limit = { rules = "x" }',
+            "invalid scenario: Expected `array`, got `str` - at `$.upstream.rate_limit.rules`",
+        ),
     ],
 )
 def test_a_bad_preset_is_one_line_naming_it(tmp_path: Path, upstream: str, says: str) -> None:
