@@ -244,7 +244,8 @@ class Engine:
         settings: SharedTierConfig | None = None,
     ) -> Engine:
         """An engine that shares its cache, its rate budget and its fetches in flight with
-        every other engine on ``backend`` (a Redis: :class:`engine.redis.CoredisBackend`):
+        every other engine on ``backend`` (a Redis: :class:`engine.redis.CoredisBackend`, or
+        :class:`engine.redis.RedisPyBackend` on an application's own redis-py pool):
         its own LRU in front of a :class:`~engine.shared.RedisStore` (a
         :class:`~engine.shared.TieredStore`), a :class:`~engine.shared.RedisRateLimiter` on
         ``config.rate``, and a :class:`~engine.shared.DistributedFlight` (one instance fetches
@@ -457,8 +458,9 @@ class Engine:
             if last is not None and now >= last + quiet:
                 await anyio.lowlevel.checkpoint()
                 return
-            # While someone waits, look again a quiet period later: its grant starts another.
-            await anyio.sleep(max(quiet, 1e-3) if last is None else last + quiet - now)
+            # While someone waits, look again a quiet period later (50 ms at the least: no busy
+            # polling for a short one); its grant starts another period anyway.
+            await anyio.sleep(max(quiet, 0.05) if last is None else last + quiet - now)
 
     async def upstream(
         self,

@@ -110,6 +110,13 @@ class RecoBeatClient:
     ) -> None:
         if http is not None and transport is not None:
             raise ValueError("pass http or transport, not both: a transport belongs to a client")
+        if transport is not None and not isinstance(
+            transport, Transport | httpx.AsyncBaseTransport
+        ):
+            raise TypeError(
+                "transport: a recobeat.transport.Transport or an httpx.AsyncBaseTransport, "
+                f"not {type(transport).__name__}"
+            )
         if engine is not None and shared is not None:
             raise ValueError("pass engine or shared, not both: shared builds the engine")
         self.config = config if config is not None else ClientConfig()

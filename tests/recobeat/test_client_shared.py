@@ -65,3 +65,17 @@ async def test_engine_sharing_builds_the_tier_and_refuses_bad_combinations() -> 
         assert isinstance(engine.cache.store, TieredStore)
     with pytest.raises(ValueError, match="engine or shared"):
         RecoBeatClient(ClientConfig(), engine=engine, shared=redis)
+
+
+def test_sharing_needs_a_rate_and_a_transport_must_be_one() -> None:
+    import msgspec as _msgspec
+
+    from engine import ConfigError
+
+    clock = VirtualClock()
+    redis = InProcessRedis(clock=clock)
+    no_rate = _msgspec.structs.replace(ClientConfig().engine, rate=None)
+    with pytest.raises(ConfigError, match=r"EngineConfig\.rate"):
+        Engine.sharing(redis, no_rate, clock=clock)
+    with pytest.raises(TypeError, match=r"transport: a recobeat\.transport\.Transport"):
+        RecoBeatClient(ClientConfig(), transport=object())  # type: ignore[arg-type]
