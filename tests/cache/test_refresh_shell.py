@@ -229,44 +229,11 @@ async def test_across_instances_one_refresh_serves_every_instance() -> None:
     still fresh in the shared store and left to expire), once for both."""
     from contextlib import AsyncExitStack
 
-    from engine.shared import (
-        DistributedFlight,
-        InProcessRedis,
-        RedisStore,
-        SharedTierConfig,
-        TieredStore,
-    )
-
     clock = VirtualClock()
-    twin = InProcessRedis(clock=clock)
-    settings = SharedTierConfig(time_source="client", poll_interval=0.05)
     fetch = Upstream(delay=1.0)
-    caches: list[Cache] = []
     answers: list[Any] = []
     async with AsyncExitStack() as stack:
-        for k in range(2):
-            store = TieredStore(
-                MemoryStore(100, clock=clock),
-                RedisStore(twin, clock=clock, config=settings),
-                clock=clock,
-                config=settings,
-            )
-            flight = await stack.enter_async_context(
-                DistributedFlight(twin, store, clock=clock, settings=settings)
-            )
-            group = OwnedTaskGroup(f"instance {k}'s refreshes")
-            await group.open()
-            stack.push_async_exit(group.close)
-            caches.append(
-                Cache(
-                    store,
-                    flights=flight,
-                    clock=clock,
-                    policy=policy(refresh_ahead=1.0),
-                    background=group,
-                    seed=k,
-                )
-            )
+        caches, _ = await _two_instances(stack, clock)
 
         async def call(cache: Cache) -> None:
             answers.append(await cache.get_or_fetch("hot", "key", fetch))
