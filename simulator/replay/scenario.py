@@ -478,7 +478,11 @@ def _with_preset(path: Path | Traversable) -> Scenario | None:
     from simulator.upstream.presets import PRESETS, preset_config
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        # Most scenarios name no preset: no second parse of the file for them.
+        if b"preset" not in raw:
+            return None
+        data = tomllib.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
     upstream = data.get("upstream")
