@@ -220,9 +220,9 @@ def _zipf(rng, n: int) -> int:  # type: ignore[no-untyped-def]
 def _request(
     seed: int, s: int, i: int, stream: RequestStream, pool: SeedPool, catalog: Catalog
 ) -> RequestPlan:
-    rng = rng_for(seed, "request", s, i)
     if stream.call == "artist_search":
-        return RequestPlan(stream.call, (_artist_name(rng),))
+        # Built only here: a seeded generator costs more than the rest of a plan.
+        return RequestPlan(stream.call, (_artist_name(rng_for(seed, "request", s, i)),))
     ids = pool.draw(f"{s}-request-{0 if stream.repeat else i}", stream.ids)
     if stream.call in ("audio_features", "recommendations"):
         # These take ReccoBeats IDs; unknown tracks get a UUID the service never issued.
