@@ -47,6 +47,7 @@ from engine.shared.limiter import RedisRateLimiter
 from engine.shared.store import RedisStore, RedisStoreStats
 from engine.shared.tiered import TieredStore, TieredStoreStats
 from engine.singleflight import SingleFlight, SingleFlightStats
+from engine.virtual import loop_time
 
 __all__ = [
     "Engine",
@@ -495,8 +496,11 @@ class Engine:
 
         async def send() -> T:
             self._attempts += 1
+            # anyio.fail_after's deadline, without its generator-based context manager on
+            # every attempt: the scope ends the fetch at the deadline, then we raise.
+            scope = anyio.CancelScope(deadline=loop_time() + timeout)
             try:
-                with anyio.fail_after(timeout):
+                with scope:
                     result = await fetch()
             except TimeoutError:
                 raise UpstreamTimeout(f"no answer within {timeout} s") from None
@@ -505,6 +509,8 @@ class Engine:
                 self.rate.observe(rate_limited=True)
                 self.rate.pause(self.retry.pause(exc))
                 raise
+            if scope.cancelled_caught:
+                raise UpstreamTimeout(f"no answer within {timeout} s")
             self.rate.observe(rate_limited=False)
             return result
 

@@ -57,6 +57,11 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
         self._loop = loop
 
     def select(self, timeout: float | None = None) -> list[Any]:
+        if timeout == 0 and len(self._fd_to_key) <= 1:
+            # Callbacks are ready and nothing but the loop's own wake-up pipe is registered
+            # (no threads in a virtual run): no descriptor can be ready, so skip the system
+            # call that most turns of a replay would make for nothing.
+            return []
         ready = super().select(0)
         if ready or timeout == 0:
             return ready

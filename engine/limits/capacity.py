@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import anyio
 import msgspec
 
 from engine.limits.config import ConcurrencyConfig
 
-__all__ = ["ConcurrencyLimiter", "ConcurrencyStats"]
+__all__ = ["ConcurrencyLimiter", "ConcurrencyStats", "Slot"]
 
 
 class ConcurrencyStats(msgspec.Struct, frozen=True):
@@ -36,17 +33,17 @@ class ConcurrencyLimiter:
         self._peak = 0
         self._acquired = 0
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one slot for the duration of the block."""
-        token = object()
+    def slot(self) -> Slot:
+        """Hold one slot for the duration of the ``async with`` block."""
+        return Slot(self)
+
+    async def _take(self, token: object) -> None:
         await self._limiter.acquire_on_behalf_of(token)
-        try:
-            self._acquired += 1
-            self._peak = max(self._peak, int(self._limiter.borrowed_tokens))
-            yield
-        finally:
-            self._limiter.release_on_behalf_of(token)
+        self._acquired += 1
+        self._peak = max(self._peak, int(self._limiter.borrowed_tokens))
+
+    def _give_back(self, token: object) -> None:
+        self._limiter.release_on_behalf_of(token)
 
     def __repr__(self) -> str:
         return (
@@ -64,3 +61,21 @@ class ConcurrencyLimiter:
             waiting=self._limiter.statistics().tasks_waiting,
             acquired=self._acquired,
         )
+
+
+class Slot:
+    """One slot of a :class:`ConcurrencyLimiter`, held inside ``async with`` (taken on entry,
+    given back on exit: after errors and cancellation too). A class rather than a generator
+    context manager: every upstream request enters one."""
+
+    __slots__ = ("_limiter", "_token")
+
+    def __init__(self, limiter: ConcurrencyLimiter) -> None:
+        self._limiter = limiter
+        self._token = object()
+
+    async def __aenter__(self) -> None:
+        await self._limiter._take(self._token)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._limiter._give_back(self._token)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from engine.limits.capacity import ConcurrencyLimiter
+from engine.limits.capacity import ConcurrencyLimiter, Slot
 from engine.limits.priority import FETCH_PRIORITY, Priority
 from engine.limits.protocol import RateLimiting
 
-__all__ = ["UpstreamGate"]
+__all__ = ["Passage", "UpstreamGate"]
 
 
 class UpstreamGate:
@@ -31,28 +28,66 @@ class UpstreamGate:
     def __repr__(self) -> str:
         return f"<UpstreamGate [{self.rate!r} then {self.concurrency!r}]>"
 
-    @asynccontextmanager
-    async def request(
+    def request(
         self,
         *,
         deadline: float | None = None,
         key: str = "",
         first: bool = False,
         priority: Priority | None = None,
-    ) -> AsyncIterator[float]:
-        """Hold a rate grant and a slot for the block; yields the grant time. ``key`` orders
-        simultaneous requests; ``first`` puts the request at the head of the rate limiter's line
-        (see :class:`~engine.limits.rate.RateLimiter`). ``priority`` is the request's class in
-        the rate limiter's line (:mod:`engine.limits.priority`; default: the
-        :data:`~engine.limits.priority.FETCH_PRIORITY` already set); it travels to the limiter in
-        that context variable, which every limiter of the engine reads."""
-        if priority is None:
-            granted = await self.rate.acquire(deadline=deadline, key=key, first=first)
+    ) -> Passage:
+        """Hold a rate grant and a slot for the ``async with`` block, which receives the grant
+        time. ``key`` orders simultaneous requests; ``first`` puts the request at the head of
+        the rate limiter's line (see :class:`~engine.limits.rate.RateLimiter`). ``priority`` is
+        the request's class in the rate limiter's line (:mod:`engine.limits.priority`;
+        default: the :data:`~engine.limits.priority.FETCH_PRIORITY` already set); it travels
+        to the limiter in that context variable, which every limiter of the engine reads."""
+        return Passage(self, deadline, key, first, priority)
+
+
+class Passage:
+    """One request through an :class:`UpstreamGate`: ``async with`` takes the rate grant, then
+    a slot, and yields the grant time; the slot is given back on exit (errors and cancellation
+    included). A class rather than a generator context manager: every upstream request
+    enters one."""
+
+    __slots__ = ("_deadline", "_first", "_gate", "_key", "_priority", "_slot")
+
+    def __init__(
+        self,
+        gate: UpstreamGate,
+        deadline: float | None,
+        key: str,
+        first: bool,
+        priority: Priority | None,
+    ) -> None:
+        self._gate = gate
+        self._deadline = deadline
+        self._key = key
+        self._first = first
+        self._priority = priority
+        self._slot: Slot | None = None
+
+    async def __aenter__(self) -> float:
+        gate = self._gate
+        if self._priority is None:
+            granted = await gate.rate.acquire(
+                deadline=self._deadline, key=self._key, first=self._first
+            )
         else:
-            token = FETCH_PRIORITY.set(priority)
+            token = FETCH_PRIORITY.set(self._priority)
             try:
-                granted = await self.rate.acquire(deadline=deadline, key=key, first=first)
+                granted = await gate.rate.acquire(
+                    deadline=self._deadline, key=self._key, first=self._first
+                )
             finally:
                 FETCH_PRIORITY.reset(token)
-        async with self.concurrency.slot():
-            yield granted
+        slot = gate.concurrency.slot()
+        await slot.__aenter__()
+        self._slot = slot
+        return granted
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            await slot.__aexit__(*exc_info)
