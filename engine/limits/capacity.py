@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import anyio
 import msgspec
 
@@ -19,17 +21,26 @@ class ConcurrencyStats(msgspec.Struct, frozen=True):
 
 
 class ConcurrencyLimiter:
-    """An :class:`anyio.CapacityLimiter` with statistics.
+    """At most ``config.limit`` slots held at once, with statistics.
 
-    Slots are borrowed on behalf of a token per use, not per task, so one task may hold several
-    (a request that fans out) and a slot is always returned when its block exits, on errors and
-    on cancellation alike. Waiters are served in FIFO order (anyio's guarantee).
-    Construct it inside a running event loop.
+    Guarantees:
+
+    - Slots are taken per use, not per task, so one task may hold several (a request that fans
+      out), and a slot is always given back when its block exits, on errors and on
+      cancellation alike.
+    - Waiters are served first come, first served: a released slot passes straight to the
+      longest waiter, so nobody arriving later can take it in between.
+    - A waiter that is cancelled takes no slot; one cancelled just as a slot reached it passes
+      that slot on to the next waiter.
+    - Taking a free slot while nobody waits is not a checkpoint: it never yields to the event
+      loop (the gate's rate grant before it is the request's wait); waiting is.
     """
 
     def __init__(self, config: ConcurrencyConfig) -> None:
         self.config = config
-        self._limiter = anyio.CapacityLimiter(self.config.limit)
+        self._limit = config.limit
+        self._in_use = 0
+        self._waiters: deque[anyio.Event] = deque()
         self._peak = 0
         self._acquired = 0
 
@@ -37,28 +48,43 @@ class ConcurrencyLimiter:
         """Hold one slot for the duration of the ``async with`` block."""
         return Slot(self)
 
-    async def _take(self, token: object) -> None:
-        await self._limiter.acquire_on_behalf_of(token)
+    async def _take(self) -> None:
+        if self._in_use < self._limit and not self._waiters:
+            self._in_use += 1
+        else:
+            handed = anyio.Event()
+            self._waiters.append(handed)
+            try:
+                await handed.wait()
+            except BaseException:
+                if handed.is_set():
+                    self._give_back()  # it reached us as we left: the next waiter's now
+                else:
+                    self._waiters.remove(handed)
+                raise
+            # _give_back passed its slot on: _in_use already counts it.
         self._acquired += 1
-        self._peak = max(self._peak, int(self._limiter.borrowed_tokens))
+        if self._in_use > self._peak:
+            self._peak = self._in_use
 
-    def _give_back(self, token: object) -> None:
-        self._limiter.release_on_behalf_of(token)
+    def _give_back(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()
+        else:
+            self._in_use -= 1
 
     def __repr__(self) -> str:
         return (
-            f"<ConcurrencyLimiter [limit: {self.config.limit} | "
-            f"in flight: {int(self._limiter.borrowed_tokens)} | "
-            f"queued: {self._limiter.statistics().tasks_waiting} | "
-            f"peak: {self._peak}, acquired: {self._acquired}]>"
+            f"<ConcurrencyLimiter [limit: {self._limit} | in flight: {self._in_use} | "
+            f"queued: {len(self._waiters)} | peak: {self._peak}, acquired: {self._acquired}]>"
         )
 
     def stats(self) -> ConcurrencyStats:
         return ConcurrencyStats(
-            limit=self.config.limit,
-            in_use=int(self._limiter.borrowed_tokens),
+            limit=self._limit,
+            in_use=self._in_use,
             peak=self._peak,
-            waiting=self._limiter.statistics().tasks_waiting,
+            waiting=len(self._waiters),
             acquired=self._acquired,
         )
 
@@ -68,14 +94,13 @@ class Slot:
     given back on exit: after errors and cancellation too). A class rather than a generator
     context manager: every upstream request enters one."""
 
-    __slots__ = ("_limiter", "_token")
+    __slots__ = ("_limiter",)
 
     def __init__(self, limiter: ConcurrencyLimiter) -> None:
         self._limiter = limiter
-        self._token = object()
 
     async def __aenter__(self) -> None:
-        await self._limiter._take(self._token)
+        await self._limiter._take()
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._limiter._give_back(self._token)
+        self._limiter._give_back()
