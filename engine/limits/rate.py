@@ -82,7 +82,14 @@ class _Waiter:
     def __init__(self, order: tuple[int, int, float, str, int], priority: Priority) -> None:
         self.order = order
         self.priority = priority
-        self.wake = anyio.Event()
+        # Made when the waiter waits behind another (a request that reaches the head at once,
+        # as most do, never needs one).
+        self.wake: anyio.Event | None = None
+
+    def notify(self) -> None:
+        """Wake the waiter if it waits for the line to move (the head looks again anyway)."""
+        if self.wake is not None:
+            self.wake.set()
 
     def __lt__(self, other: _Waiter) -> bool:
         return self.order < other.order
@@ -218,12 +225,12 @@ class RateLimiter:
         try:
             while True:
                 if self._head() is not waiter:
-                    waiter.wake = anyio.Event()
+                    wake = waiter.wake = anyio.Event()
                     if deadline is None:
-                        await waiter.wake.wait()
+                        await wake.wait()
                         continue
                     with anyio.move_on_after(deadline - self._clock.monotonic()):
-                        await waiter.wake.wait()
+                        await wake.wait()
                         continue
                     raise self._timeout(self._schedule.next_allowed(self._clock.monotonic()))
                 # Head of the line: sleep until the schedule allows a grant. A Retry-After can
@@ -246,7 +253,7 @@ class RateLimiter:
                 self._interactive_waiting -= 1
                 self._interactive_at = self._clock.monotonic()
             if queue:
-                self._head().wake.set()  # the same head, or the next one if it was this waiter
+                self._head().notify()  # the same head, or the next one if it was this waiter
             if not queue:
                 spent = self._clock.monotonic() - self._busy_since
                 if spent > 0:
@@ -268,7 +275,7 @@ class RateLimiter:
             self._interactive_waiting -= 1
             self._interactive_at = now
         if queue:
-            self._head().wake.set()
+            self._head().notify()
         else:
             self._busy_time += max(0.0, now - self._busy_since)
         self._granted += 1
