@@ -108,7 +108,9 @@ class UpstreamFloor:
                 0.0 if missing is None else float(missing),
             )
         window = windows[0] if known else windows[1]
-        last = self._last.setdefault(group, {})
+        last = self._last.get(group)
+        if last is None:  # (not setdefault: that builds an empty dict for every event)
+            last = self._last[group] = {}
         at = event.at
         fetched = last.get(member)
         if namespace == "ids":
@@ -137,7 +139,7 @@ class UpstreamFloor:
             return group, part, index is not None
         member = f"{namespace}:{part}"
         if first == "#":
-            return _DIGESTED.get(namespace, f"{namespace} (other)"), member, True
+            return _DIGESTED.get(namespace) or f"{namespace} (other)", member, True
         if match := _AUDIO_FEATURES_KEY.fullmatch(part):
             track_id = match[1]
             return AUDIO_FEATURES, track_id, catalog.track_index(track_id) is not None

@@ -283,6 +283,9 @@ class Catalog:
         self.unknown_spotify_id = cache(self._unknown_spotify_id)
         self.materialised = cfg.materialised
         self._vectors = [self._vector(i) for i in range(cfg.materialised)]
+        # Seeds come back beyond the materialised tracks too (a replay draws them from a pool of
+        # popular tracks), and a vector costs its traits, a popularity and a tuple each time.
+        self._more_vectors = cache(self._vector)
         self._searchable = self._searchable_artists()
 
     # identifiers -------------------------------------------------------------------------
@@ -415,10 +418,11 @@ class Catalog:
 
     def feature_vector(self, index: int) -> tuple[float, ...]:
         """Seven 0..1 features (:data:`FEATURE_NAMES`), loudness and tempo scaled to 0..1
-        (loudness over -60..2 dB, tempo over 0..250 BPM), popularity / 100, key, mode."""
+        (loudness over -60..2 dB, tempo over 0..250 BPM), popularity / 100, key, mode. Those
+        of the materialised tracks are precomputed, the others memoised."""
         if index < self.materialised:
             return self._vectors[index]
-        return self._vector(index)
+        return self._more_vectors(index)
 
     def search_artists(self, text: str) -> list[int]:
         """Artists whose name contains ``text`` (case-insensitive), among the artists of the

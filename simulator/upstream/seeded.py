@@ -9,11 +9,15 @@ values: a request's randomness comes from hashing (random seed, its identity), n
 from __future__ import annotations
 
 import hashlib
+import struct
 
 __all__ = ["MASK64", "derive_key", "digest", "mix64", "unit"]
 
 MASK64 = (1 << 64) - 1
 _TWO_64 = float(1 << 64)
+# A big-endian 64-bit slot read in place: int.from_bytes(key[start : start + 8], "big") without
+# the slice (five draws a simulated request).
+_SLOT = struct.Struct(">Q").unpack_from
 
 
 def mix64(x: int) -> int:
@@ -37,5 +41,4 @@ def digest(seed: int, identity: str) -> bytes:
 
 def unit(key: bytes, slot: int) -> float:
     """A uniform float in [0, 1) from 64-bit slot ``slot`` (0..5) of a :func:`digest`."""
-    start = slot * 8
-    return int.from_bytes(key[start : start + 8], "big") / _TWO_64
+    return _SLOT(key, slot * 8)[0] / _TWO_64
