@@ -355,11 +355,12 @@ class Engine:
         past its expiry by less than the namespace's ``stale_ttl`` is served instead of the
         error (and counted in the breaker's ``stale_answers``)."""
         cache = self.cache
+        form = canonical(key)
         try:
-            return await cache.get_or_fetch(
+            return await cache.get_or_fetch_canonical(
                 namespace,
-                key,
-                lambda: self.upstream(f"{namespace}:{canonical(key)}", fetch, endpoint=endpoint),
+                form,
+                lambda: self.upstream(f"{namespace}:{form}", fetch, endpoint=endpoint),
                 ttl=ttl,
             )
         except CircuitOpen:

@@ -253,10 +253,23 @@ class Cache:
         starts); a negative entry keeps the namespace's ``missing_ttl``. Concurrent misses share
         one fetch: the ``ttl`` of the caller whose fetch runs is the one used.
         """
+        return await self.get_or_fetch_canonical(namespace, canonical(key), fetch, ttl=ttl)
+
+    async def get_or_fetch_canonical(
+        self,
+        namespace: str,
+        form: str,
+        fetch: Callable[[], Awaitable[T | Missing]],
+        *,
+        ttl: float | None = None,
+    ) -> T | Missing:
+        """:meth:`get_or_fetch` for a key already in canonical form (``canonical(key)``), for a
+        caller that needs the form too: the engine names the upstream call by it, and a key of
+        parameters is encoded once."""
         if ttl is not None:
             ttl = checked_ttl(ttl)
         ns = self._namespaces.get(namespace) or self._namespace(namespace)
-        full_key = ns.key(key)
+        full_key = ns.prefix + form
         try:
             entry = await self._get(full_key)
         except Exception as exc:

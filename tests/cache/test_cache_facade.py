@@ -21,6 +21,7 @@ from engine.cache import (
     TtlPolicy,
     UnknownNamespaceError,
     cache_key,
+    canonical,
 )
 from engine.clock import DEFAULT_EPOCH, VirtualClock
 from engine.singleflight import SingleFlight
@@ -429,3 +430,16 @@ async def test_a_hit_never_checkpoints() -> None:
             got.append(await cache.get_or_fetch("ids", "bad", Upstream("never")))
         assert not scope.cancelled_caught
         assert got == ["v", MISSING]
+
+
+async def test_a_key_in_canonical_form_is_the_same_entry() -> None:
+    params = {"seeds": ["b", "a"], "size": 20}
+    fetch = Upstream("first", "second")
+    async with open_cache() as cache:
+        form = canonical(params)
+        assert await cache.get_or_fetch_canonical("recommendations", form, fetch) == "first"
+        # The same entry whichever way the key comes: no second fetch.
+        assert await cache.get_or_fetch("recommendations", params, fetch) == "first"
+        assert await cache.get_or_fetch_canonical("recommendations", form, fetch) == "first"
+        assert fetch.calls == 1
+        assert await cache.store.get(cache_key("recommendations", params)) is not None
