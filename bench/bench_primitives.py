@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
+import inspect
 import json
 import platform
 import time
@@ -152,7 +154,7 @@ class _Counting:
         original = getattr(owner, name)
         counts = self.counts
 
-        if asyncio.iscoroutinefunction(original):
+        if inspect.iscoroutinefunction(original):
 
             async def counted_async(*args: Any, **kwargs: Any) -> Any:
                 counts[label] += 1
@@ -248,7 +250,8 @@ def main() -> None:
                 "machine": {
                     "python": platform.python_version(),
                     "platform": platform.platform(),
-                    "anyio": anyio.__version__ if hasattr(anyio, "__version__") else None,
+                    "anyio": importlib.metadata.version("anyio"),
+                    "trio": importlib.metadata.version("trio"),
                 },
                 "unit_costs_us": costs,
                 "scenario": args.scenario.name,

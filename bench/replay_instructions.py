@@ -83,8 +83,11 @@ def main() -> None:
         scenario = args.scenario
         if scenario is None:
             text = (ROOT / "bench/scenarios/saturated-hour.toml").read_text()
-            text = text.replace("duration = 3600", "duration = 600").replace(
-                "drain = 7200", "drain = 1200"
+            for line in ("duration = 3600\n", "drain = 7200\n"):
+                if line not in text:  # never replay the whole hour by surprise
+                    raise SystemExit(f"saturated-hour.toml no longer says {line.strip()!r}")
+            text = text.replace("duration = 3600\n", "duration = 600\n").replace(
+                "drain = 7200\n", "drain = 1200\n"
             )
             scenario = Path(scratch) / "saturated-ten-minutes.toml"
             scenario.write_text(text)

@@ -355,6 +355,11 @@ class Engine:
         past its expiry by less than the namespace's ``stale_ttl`` is served instead of the
         error (and counted in the breaker's ``stale_answers``)."""
         cache = self.cache
+        # The checks get_or_fetch makes first, then the key's encoding (once: the cache key and
+        # the upstream call's name share it).
+        if ttl is not None:
+            ttl = checked_ttl(ttl)
+        cache.check_namespace(namespace)
         form = canonical(key)
         try:
             return await cache.get_or_fetch_canonical(

@@ -25,6 +25,8 @@ OPTIONAL = {
     "redis": ("engine/redis/redispy.py",),
     "matplotlib": ("simulator/plan/plot.py",),
     "prometheus_client": ("engine/metrics.py",),
+    # The `fast` extra: the recommender's prefilter, guarded (the same results without it).
+    "numpy": ("simulator/upstream/recommend.py",),
     # The pytest plugin: only pytest imports it (entry point recobeat_pytest.py).
     "pytest": ("simulator/pytest_plugin/",),
 }

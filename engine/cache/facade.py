@@ -255,6 +255,11 @@ class Cache:
         """
         return await self.get_or_fetch_canonical(namespace, canonical(key), fetch, ttl=ttl)
 
+    def check_namespace(self, namespace: str) -> None:
+        """Check that ``namespace`` is served: :class:`UnknownNamespaceError` unless the policy
+        declares it or its default covers it (what every lookup checks first)."""
+        self._namespaces.get(namespace) or self._namespace(namespace)
+
     async def get_or_fetch_canonical(
         self,
         namespace: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 import anyio
+import anyio.lowlevel
 import msgspec
 
 from engine.limits.config import ConcurrencyConfig
@@ -32,8 +33,9 @@ class ConcurrencyLimiter:
       longest waiter, so nobody arriving later can take it in between.
     - A waiter that is cancelled takes no slot; one cancelled just as a slot reached it passes
       that slot on to the next waiter.
-    - Taking a free slot while nobody waits is not a checkpoint: it never yields to the event
-      loop (the gate's rate grant before it is the request's wait); waiting is.
+    - Taking a free slot while nobody waits is not a checkpoint: it yields to the event loop
+      only to raise the cancellation of a caller already cancelled (who gets no slot), as
+      ``anyio.lowlevel.checkpoint_if_cancelled`` does; waiting is a checkpoint.
     """
 
     def __init__(self, config: ConcurrencyConfig) -> None:
@@ -50,6 +52,8 @@ class ConcurrencyLimiter:
 
     async def _take(self) -> None:
         if self._in_use < self._limit and not self._waiters:
+            # A caller already cancelled gets no slot (and sends nothing); this yields only then.
+            await anyio.lowlevel.checkpoint_if_cancelled()
             self._in_use += 1
         else:
             handed = anyio.Event()

@@ -42,8 +42,9 @@ class TtlAudit:
             applied = event.expires_at - event.at
             # Its TTL or its missing TTL (written out: a generator per store cost more than the
             # check itself).
-            if abs(applied - ttl.ttl) >= 1e-6 and (
-                ttl.missing_ttl is None or abs(applied - ttl.missing_ttl) >= 1e-6
+            # "not <" rather than ">=": an infinite TTL gives NaN, which is not its TTL.
+            if not abs(applied - ttl.ttl) < 1e-6 and (
+                ttl.missing_ttl is None or not abs(applied - ttl.missing_ttl) < 1e-6
             ):
                 self._problem(f"{event.key}: stored for {applied:.3f} s, not its TTL")
             previous = stored.get(event.key)

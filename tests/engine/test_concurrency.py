@@ -188,3 +188,14 @@ async def test_a_free_slot_is_taken_without_a_checkpoint() -> None:
             # Entering did not yield to the event loop, so the other task has not run yet.
             assert ran == []
     assert ran == ["other"]
+
+
+async def test_a_caller_already_cancelled_gets_no_free_slot() -> None:
+    limiter = ConcurrencyLimiter(ConcurrencyConfig(limit=2))
+    entered = False
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        async with limiter.slot():
+            entered = True
+    assert scope.cancelled_caught and not entered
+    assert limiter.stats() == ConcurrencyStats(limit=2, in_use=0, peak=0, waiting=0, acquired=0)

@@ -258,3 +258,16 @@ async def test_stats_include_the_shared_tier() -> None:
         stats = msgspec.json.decode(msgspec.json.encode(second.stats()))
     assert stats["tiers"]["shared_hits"] == 1
     assert stats["shared_store"]["hits"] == 1
+
+
+async def test_cached_checks_its_arguments_in_the_order_get_or_fetch_does() -> None:
+    async def fetch() -> str:
+        raise AssertionError("never called")
+
+    async with Engine(engine_config(), clock=VirtualClock(), seed=1) as engine:
+        with pytest.raises(UnknownNamespaceError):
+            await engine.cached("no-such-namespace", 123, fetch)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="ttl"):
+            await engine.cached("tracks", 123, fetch, ttl=-1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="a cache key is a str or a mapping"):
+            await engine.cached("tracks", 123, fetch)  # type: ignore[arg-type]

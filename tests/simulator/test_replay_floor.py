@@ -170,6 +170,17 @@ def test_the_ttl_audit_ignores_misses() -> None:
     assert (audit.checked, audit.violations) == (0, 0)
 
 
+def test_the_ttl_audit_flags_a_store_whose_ttl_it_cannot_match() -> None:
+    audit = TtlAudit(TtlPolicy(namespaces={"tracks": NamespaceTtl(ttl=HOUR)}))
+    audit(CacheEvent(0, "store", cache_key("tracks", "A"), HOUR))
+    audit(CacheEvent(0, "store", cache_key("tracks", "B"), 2 * HOUR))
+    assert (audit.checked, audit.violations) == (2, 1)
+    # An infinite TTL is matched by nothing, itself included (inf - inf is NaN): flagged.
+    forever = TtlAudit(TtlPolicy(namespaces={"tracks": NamespaceTtl(ttl=float("inf"))}))
+    forever(CacheEvent(0, "store", cache_key("tracks", "A"), float("inf")))
+    assert forever.violations == 1
+
+
 def test_calls_by_group_puts_both_audio_feature_endpoints_in_one() -> None:
     calls = {TRACK_AUDIO_FEATURES: 571, AUDIO_FEATURES: 3, TRACKS: 12}
     assert calls_by_group(calls) == {
