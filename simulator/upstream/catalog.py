@@ -227,7 +227,9 @@ class CatalogConfig(Config):
             )
 
 
-class _TrackTraits(msgspec.Struct, frozen=True):
+class _TrackTraits(msgspec.Struct, frozen=True, gc=False):
+    # Memoised by the thousand and cycle-free (frozen, text and numbers): untracked by the
+    # garbage collector, as the wire models are.
     features: AudioFeatures
     title: str
     duration_ms: int

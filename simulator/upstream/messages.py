@@ -45,7 +45,7 @@ def error_code(status: int, detail: int = 0) -> int:
     return status * 10 + detail
 
 
-class Request(msgspec.Struct, frozen=True):
+class Request(msgspec.Struct, frozen=True, gc=False):
     """A request as the server sees it. ``query`` is the raw (percent-encoded) query string;
     ``headers`` are (lower-case name, value) pairs; ``peer`` identifies the connection.
 
@@ -68,7 +68,10 @@ class Request(msgspec.Struct, frozen=True):
         return None
 
 
-class Response(msgspec.Struct, frozen=True):
+class Response(msgspec.Struct, frozen=True, gc=False):
+    """A response as the server sends it. Requests and responses are frozen and cycle-free,
+    and the answer memo holds thousands: neither is tracked by the garbage collector."""
+
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
