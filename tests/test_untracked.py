@@ -7,38 +7,10 @@ import gc
 
 import msgspec
 
-from recobeat.models import Artist, AudioFeatures, Content, Page, Track
+from recobeat.models import Content, Page, Track
 from simulator.upstream.messages import Request, Response
 from simulator.upstream.recommend import RecommendationQuery
-
-ARTIST = Artist(id="a1", name="Artist", href="https://open.spotify.com/artist/x")
-TRACK = Track(
-    id="t1",
-    track_title="Title",
-    artists=(ARTIST,),
-    duration_ms=1,
-    isrc="",
-    ean="",
-    upc="",
-    href="https://open.spotify.com/track/y",
-    available_countries="",
-    popularity=1,
-)
-FEATURES = AudioFeatures(
-    id="t1",
-    href="https://open.spotify.com/track/y",
-    acousticness=0.1,
-    danceability=0.2,
-    energy=0.3,
-    instrumentalness=0.4,
-    liveness=0.5,
-    speechiness=0.6,
-    valence=0.7,
-    key=1,
-    loudness=-5.0,
-    mode=1,
-    tempo=120.0,
-)
+from tests.samples import ARTIST, FEATURES, TRACK
 
 
 def test_wire_models_and_simulator_messages_are_untracked() -> None:
