@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.limits.capacity import ConcurrencyLimiter, Slot
+from engine.limits.capacity import ConcurrencyLimiter
 from engine.limits.priority import FETCH_PRIORITY, Priority
 from engine.limits.protocol import RateLimiting
 
@@ -51,7 +51,7 @@ class Passage:
     included). A class rather than a generator context manager: every upstream request
     enters one."""
 
-    __slots__ = ("_deadline", "_first", "_gate", "_key", "_priority", "_slot")
+    __slots__ = ("_deadline", "_first", "_gate", "_key", "_priority")
 
     def __init__(
         self,
@@ -66,28 +66,20 @@ class Passage:
         self._key = key
         self._first = first
         self._priority = priority
-        self._slot: Slot | None = None
 
     async def __aenter__(self) -> float:
         gate = self._gate
-        if self._priority is None:
+        token = None if self._priority is None else FETCH_PRIORITY.set(self._priority)
+        try:
             granted = await gate.rate.acquire(
                 deadline=self._deadline, key=self._key, first=self._first
             )
-        else:
-            token = FETCH_PRIORITY.set(self._priority)
-            try:
-                granted = await gate.rate.acquire(
-                    deadline=self._deadline, key=self._key, first=self._first
-                )
-            finally:
+        finally:
+            if token is not None:
                 FETCH_PRIORITY.reset(token)
-        slot = gate.concurrency.slot()
-        await slot.__aenter__()
-        self._slot = slot
+        # The slot's own entry and exit (a Slot's): __aexit__ runs only if this returned.
+        await gate.concurrency._take()
         return granted
 
     async def __aexit__(self, *exc_info: object) -> None:
-        slot, self._slot = self._slot, None
-        if slot is not None:
-            await slot.__aexit__(*exc_info)
+        self._gate.concurrency._give_back()
