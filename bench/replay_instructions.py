@@ -11,7 +11,9 @@ executes does not move: this script counts them with valgrind (``--tool=cachegri
 Each tree (default: this one; ``--tree`` a checkout of another commit, e.g. made with
 ``git archive REV | tar -x -C DIR``) replays the scenario once, then three times, in fresh
 processes; half the difference is one replay without the imports, the catalog's construction
-and the scenario's loading. The default scenario is the first ten minutes of
+and the scenario's loading. Each replay is preceded by
+:func:`simulator.replay.heap.settle_heap` where the tree has it, as the ``recobeat`` commands
+do. The default scenario is the first ten minutes of
 bench/scenarios/saturated-hour.toml (about 780 upstream requests: a minute or two under
 valgrind). Instructions are not time (cache misses, branch mispredictions), but a change that
 removes work shows here first and exactly.
@@ -35,8 +37,14 @@ import sys
 from pathlib import Path
 from simulator.replay.runner import run_scenario
 from simulator.replay.scenario import load_scenario
+try:  # as the recobeat commands replay (trees before simulator/replay/heap.py did not)
+    from simulator.replay.heap import settle_heap
+except ImportError:
+    settle_heap = None
 scenario = load_scenario(Path(sys.argv[1]))
 for _ in range(int(sys.argv[2])):
+    if settle_heap is not None:
+        settle_heap(scenario)
     run = run_scenario(scenario, sys.argv[3])
 print(len(run.log))
 """

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     stem = Path(args.plan).name.removesuffix(".toml")
     try:
         with _progress(console, stem) as progress:
-            result = run_plan(plan, scenario, name=stem, jobs=jobs, progress=progress)
+            result = run_plan(plan, scenario, name=stem, jobs=jobs, progress=progress, settle=True)
     except KeyboardInterrupt:
         print("recobeat plan: interrupted", file=sys.stderr)
         return 130

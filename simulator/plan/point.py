@@ -14,6 +14,7 @@ import msgspec
 from simulator.plan.spec import apply
 from simulator.replay.checks import rate_limited
 from simulator.replay.floor import sustainable_rate
+from simulator.replay.heap import settle_heap
 from simulator.replay.report import build_report
 from simulator.replay.runner import RunResult, run_scenario
 from simulator.replay.scenario import Scenario
@@ -32,6 +33,9 @@ class PointTask(msgspec.Struct, frozen=True):
     """The point: axis path -> value."""
     seed: int
     backend: str
+    settle: bool = False
+    """Whether the process running it is the command's own (a worker process, or the command
+    with ``--jobs 1``): then its heap is settled first (:mod:`simulator.replay.heap`)."""
 
 
 class SeedRun(msgspec.Struct, frozen=True):
@@ -114,5 +118,7 @@ def measure(run: RunResult, seed: int) -> SeedRun:
 
 def run_point(task: PointTask) -> SeedRun:
     scenario: Scenario = apply(task.data, task.values, seed=task.seed)
+    if task.settle:
+        settle_heap(scenario)
     run = run_scenario(scenario, task.backend)  # type: ignore[arg-type]
     return measure(run, task.seed)

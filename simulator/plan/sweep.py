@@ -127,8 +127,16 @@ def _key(values: dict[str, Any], seed: int) -> bytes:
 class _Runner:
     """Runs batches of (point, seed) replays on the executor, remembering every answer."""
 
-    def __init__(self, executor: Executor, plan: Plan, data: dict[str, Any], progress: Progress):
+    def __init__(
+        self,
+        executor: Executor,
+        plan: Plan,
+        data: dict[str, Any],
+        progress: Progress,
+        settle: bool,
+    ):
         self.executor = executor
+        self.settle = settle
         self.plan = plan
         self.data = data
         self.progress = progress
@@ -141,7 +149,7 @@ class _Runner:
         for values, seed in wanted:
             key = _key(values, seed)
             if key not in self.done and key not in futures:
-                task = PointTask(self.data, values, seed, self.plan.backend)
+                task = PointTask(self.data, values, seed, self.plan.backend, self.settle)
                 futures[key] = self.executor.submit(run_point, task)
         for key, future in futures.items():
             self.done[key] = future.result()
@@ -158,7 +166,14 @@ def run_plan(
     name: str = "plan",
     jobs: int = 1,
     progress: Progress | None = None,
+    settle: bool = False,
 ) -> PlanResult:
+    """Run ``plan`` over ``scenario``: every point and seed, then each target search.
+
+    ``jobs`` > 1 runs points in that many worker processes, each of which settles its heap
+    before a replay (:func:`simulator.replay.heap.settle_heap`); ``settle`` makes points run
+    in this process do so too, for a caller that owns its process (the ``recobeat plan``
+    command). The result is the same either way."""
     data = scenario_data(scenario)
     points = point_values(plan)
     expected = len(points) * len(plan.seeds)
@@ -173,7 +188,9 @@ def run_plan(
         steps = 2 + (math.ceil(math.log2(span / tol)) if span > tol else 0)
         expected += len(searches_fixed) * len(plan.seeds) * int(steps)
     with _executor(jobs) as executor:
-        runner = _Runner(executor, plan, data, progress or (lambda done, total: None))
+        runner = _Runner(
+            executor, plan, data, progress or (lambda done, total: None), settle or jobs > 1
+        )
         runner.expected = expected
         wanted = [(values, seed) for values in points for seed in plan.seeds]
         runs = runner.run(wanted)

@@ -11,6 +11,7 @@ import msgspec
 from rich.console import Console
 
 from simulator.replay.compare import Comparison, compare, print_comparison
+from simulator.replay.heap import settle_heap
 from simulator.replay.library import bundled_scenarios, describe, resolve
 from simulator.replay.progress import progress_display
 from simulator.replay.report import Report, build_report, print_report
@@ -137,6 +138,7 @@ def _check_writable(path: Path) -> None:
 def _run(scenario: Scenario, backend: str, profile: str | None, console: Console) -> Report:
     started = time.perf_counter()
     label = f"{scenario.name} on {backend}" + (f" ({profile})" if profile else "")
+    settle_heap(scenario)  # this command owns its process
     # A progress bar on a terminal only: never in a pipe, a CI log or the report.
     with progress_display(console, label) as progress:
         run = run_scenario(scenario, backend, profile=profile, progress=progress)  # type: ignore[arg-type]
