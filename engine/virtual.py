@@ -66,7 +66,7 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
     inline.
     """
 
-    def __init__(self, loop: _VirtualEventLoop) -> None:
+    def __init__(self, loop: _AsyncioVirtualEventLoop) -> None:
         super().__init__()
         self._loop = loop
 
@@ -131,8 +131,9 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
 
     On the verified versions (``_LEAN``) a turn of the loop, timers and callbacks are
     asyncio's, specialised for virtual time: no real I/O but the loop's self-pipe, so no
-    ``select`` call on a turn that has callbacks ready; the clock read as an attribute; no debug
-    checks unless debug mode is on. Everything runs in exactly asyncio's order, including
+    ``select`` call on a turn that has callbacks ready, nor on an idle one unless something
+    may have written to the pipe; the clock read as an attribute; no debug checks unless debug
+    mode is on. Everything runs in exactly asyncio's order, including
     timers due at the same instant (see ``_timers``); the tests compare it with
     :class:`_AsyncioVirtualEventLoop` turn by turn.
     """
@@ -148,6 +149,8 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
         # has asyncio's layout after every push, pop and heapify, and pops timers of equal
         # deadlines in asyncio's order (which is not their scheduling order).
         self._timers: list[tuple[float, float, asyncio.TimerHandle]] = []
+        # Whether the self-pipe may hold bytes that no poll has seen (see ``_run_once``).
+        self._self_pipe_written = True
         super().__init__()
 
     if _LEAN:
@@ -163,6 +166,16 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
             timers = [(handle._when, -_NAN, handle) for handle in handles]
             heapq.heapify(timers)
             self._timers = timers
+
+        #: Unix loops have their own; the others have no signal handlers.
+        _signal_handlers: Any = ()
+
+        def _write_to_self(self) -> None:
+            # call_soon_threadsafe (from any thread) and asyncio's signal handling write here.
+            # Flagged before the write: a poll that resets the flag and misses the byte is
+            # one that asyncio's own poll, at the same instant, would have missed too.
+            self._self_pipe_written = True
+            super()._write_to_self()
 
         def close(self) -> None:
             super().close()
@@ -265,9 +278,15 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
                     timeout = 0
             else:
                 timeout = None
-            # What _VirtualSelector.select(timeout) does, inline.
+            # What _VirtualSelector.select(timeout) does, inline, without its poll of the
+            # self-pipe (an epoll call) on idle turns when nothing can have made it readable:
+            # no write to it since the last poll, no signal handler (whose C handler writes to
+            # it) and no other descriptor registered. The poll would find nothing to read.
             selector = self._selector
-            if timeout != 0 or len(selector._fd_to_key) > 1:
+            if len(selector._fd_to_key) > 1 or (
+                timeout != 0 and (self._self_pipe_written or self._signal_handlers)
+            ):
+                self._self_pipe_written = False
                 event_list = _real_select(selector, 0)
                 if event_list:
                     self._process_events(event_list)
@@ -275,6 +294,10 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
                     raise _deadlock()
                 elif timeout:
                     self._virtual_now += timeout
+            elif timeout is None:
+                raise _deadlock()
+            elif timeout:
+                self._virtual_now += timeout
             event_list = None
 
             # Handle 'later' callbacks that are ready.

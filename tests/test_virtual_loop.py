@@ -273,6 +273,7 @@ def test_signal_handlers_run_before_the_clock_jumps(cls: type[Any]) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, lambda: handled.append(loop.time()))
         try:
+            await asyncio.sleep(1)  # an idle turn first: the signal's byte is the only news
             os.kill(os.getpid(), signal.SIGUSR1)
             await asyncio.sleep(30)
         finally:
@@ -281,10 +282,10 @@ def test_signal_handlers_run_before_the_clock_jumps(cls: type[Any]) -> None:
 
     loop = cls()
     try:
-        assert loop.run_until_complete(main()) == 30
+        assert loop.run_until_complete(main()) == 31
     finally:
         loop.close()
-    assert handled == [0.0]
+    assert handled == [1.0]
 
 
 def test_versions_not_verified_run_asyncios_own_turn() -> None:
@@ -331,3 +332,66 @@ def test_a_ready_descriptor_is_seen_on_busy_turns_too(cls: type[Any]) -> None:
     order = run(cls)
     assert order == run(virtual._AsyncioVirtualEventLoop)
     assert ("read", 1) in order
+
+
+def _wakeups(cls: type[Any], from_thread: bool) -> Any:
+    """Callbacks scheduled through the self-pipe (call_soon_threadsafe) while timers wait: from
+    the loop's own thread, or from a thread the callback starts and joins."""
+    import threading
+
+    order: list[tuple[str, float]] = []
+    loop = _traced(cls)()
+
+    def note(label: str) -> None:
+        order.append((label, loop.time()))
+
+    def wake(label: str) -> None:
+        note(f"wake {label}")
+        if from_thread:
+            thread = threading.Thread(target=loop.call_soon_threadsafe, args=(note, label))
+            thread.start()
+            thread.join()
+        else:
+            loop.call_soon_threadsafe(note, label)
+
+    try:
+        for at in (1.0, 1.0, 2.5, 4.0):
+            loop.call_at(at, wake, f"at {at}")
+        loop.call_at(3.0, loop.call_soon, wake, "soon at 3")
+        loop.call_at(5.0, loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    return order, loop.turns
+
+
+@pytest.mark.parametrize("from_thread", [False, True])
+def test_wakeups_through_the_self_pipe_are_read_as_asyncio_reads_them(from_thread: bool) -> None:
+    order, turns = _wakeups(virtual._VirtualEventLoop, from_thread)
+    assert (order, turns) == _wakeups(virtual._AsyncioVirtualEventLoop, from_thread)
+    assert ("at 1.0", 1.0) in order and ("soon at 3", 3.0) in order
+
+
+@lean_only
+def test_idle_turns_poll_only_when_the_self_pipe_may_be_readable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    polls: list[float] = []
+    real = virtual._real_select
+
+    def counted(selector: Any, timeout: float) -> Any:
+        polls.append(loop.time())
+        return real(selector, timeout)
+
+    monkeypatch.setattr(virtual, "_real_select", counted)
+    loop = virtual._VirtualEventLoop()
+    try:
+        for at in (1, 2, 3):
+            loop.call_at(at, len, "")
+        loop.call_at(2, loop.call_soon_threadsafe, len, "")
+        loop.call_at(4, loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    # The first idle turn polls (the loop starts flagged), then only the one after the write.
+    assert polls == [0.0, 2.0]
