@@ -95,9 +95,14 @@ def _deadlock() -> VirtualTimeDeadlock:
 
 #: The versions whose ``BaseEventLoop._run_once``, ``call_at``, ``call_soon`` and handles the
 #: lean loop below was checked against, line by line (3.13 only computes the select timeout
-#: with comparisons instead of ``min``/``max``: the same value). Elsewhere asyncio's own turn
-#: and scheduling run, with the virtual selector.
-_LEAN = sys.version_info[:2] in ((3, 11), (3, 12), (3, 13))
+#: with comparisons instead of ``min``/``max``: the same value), on CPython (whose floats are
+#: distinct objects: see ``_timers``). Elsewhere asyncio's own turn and scheduling run, with the
+#: virtual selector.
+_LEAN = sys.implementation.name == "cpython" and sys.version_info[:2] in (
+    (3, 11),
+    (3, 12),
+    (3, 13),
+)
 
 _Handle = asyncio.Handle
 _TimerHandle = asyncio.TimerHandle
@@ -242,8 +247,9 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
 
         def _run_once(self) -> None:
             """asyncio's ``BaseEventLoop._run_once`` in virtual time: the same steps in the
-            same order, with the selector's jump inline and no ``select`` call while callbacks
-            are ready (nothing but the self-pipe is registered: no threads in a virtual run)."""
+            same order, with the selector's jump inline and ``select`` called only when a
+            descriptor may be ready (nothing but the self-pipe is registered in a virtual
+            run)."""
             timers = self._timers
             count = len(timers)
             if (
