@@ -4,7 +4,8 @@ waited. scenarios/README.md ("The floor") defines both; this module computes the
 
 :class:`UpstreamFloor` is a cache observer: it folds the lookups (``hit`` and ``miss``
 :class:`~engine.cache.events.CacheEvent` s) as they happen, keeping per cache key the instant of
-its last counted fetch, so a long replay holds no record per event. Give one instance the events
+its last counted fetch (and what the key counts against), so a long replay holds no record per
+event. Give one instance the events
 of every engine of a replay: the floor is that of one omniscient client serving the whole
 workload.
 """
@@ -80,7 +81,7 @@ class UpstreamFloor:
     fetch can only serve lookups from its instant on, and an earlier one expires sooner.
     """
 
-    __slots__ = ("_catalog", "_fetches", "_last", "_policy", "_windows", "needs")
+    __slots__ = ("_catalog", "_fetches", "_last", "_lookups", "_policy", "_windows", "needs")
 
     def __init__(self, policy: TtlPolicy, catalog: Knows) -> None:
         self._policy = policy
@@ -90,30 +91,24 @@ class UpstreamFloor:
         self._fetches: dict[str, int] = {}
         self._windows: dict[str, tuple[float, float]] = {}
         """Per namespace: how long a fetch serves it, for a known and for an unknown key."""
+        self._lookups: dict[str, tuple[str, str, float, dict[str, float], bool]] = {}
+        """Per cache key looked up: what :meth:`_lookup` makes of it (keys are looked up again
+        and again: a hit is a key seen before)."""
         self.needs = 0
         """Lookups folded (hits and misses)."""
 
     def __call__(self, event: CacheEvent) -> None:
-        if event.kind != "hit" and event.kind != "miss":
+        kind = event.kind
+        if kind != "hit" and kind != "miss":
             return
         self.needs += 1
-        _, namespace, part = event.key.split(":", 2)
-        group, member, known = self._classify(namespace, part)
-        windows = self._windows.get(namespace)
-        if windows is None:
-            ttl = self._policy.for_namespace(namespace)
-            missing = ttl.missing_ttl
-            windows = self._windows[namespace] = (
-                float(ttl.ttl),
-                0.0 if missing is None else float(missing),
-            )
-        window = windows[0] if known else windows[1]
-        last = self._last.get(group)
-        if last is None:  # (not setdefault: that builds an empty dict for every event)
-            last = self._last[group] = {}
+        lookup = self._lookups.get(event.key)
+        if lookup is None:
+            lookup = self._lookups[event.key] = self._lookup(event.key)
+        group, member, window, last, ids = lookup
         at = event.at
         fetched = last.get(member)
-        if namespace == "ids":
+        if ids:
             # A row of /v1/audio-features answers the ID registry too (its id and its href).
             rows = self._last.get(AUDIO_FEATURES)
             other = None if rows is None else rows.get(member)
@@ -123,6 +118,24 @@ class UpstreamFloor:
             return
         last[member] = at
         self._fetches[group] = self._fetches.get(group, 0) + 1
+
+    def _lookup(self, key: str) -> tuple[str, str, float, dict[str, float], bool]:
+        """What a lookup of ``key`` counts against: its group, its member in the group, how long
+        a fetch serves it, the group's last fetches, and whether it is in the ID registry."""
+        _, namespace, part = key.split(":", 2)
+        group, member, known = self._classify(namespace, part)
+        windows = self._windows.get(namespace)
+        if windows is None:
+            ttl = self._policy.for_namespace(namespace)
+            missing = ttl.missing_ttl
+            windows = self._windows[namespace] = (
+                float(ttl.ttl),
+                0.0 if missing is None else float(missing),
+            )
+        last = self._last.get(group)
+        if last is None:
+            last = self._last[group] = {}
+        return group, member, windows[0] if known else windows[1], last, namespace == "ids"
 
     def _classify(self, namespace: str, part: str) -> tuple[str, str, bool]:
         """The lookup's group, its member in the group, and whether the upstream knows it."""

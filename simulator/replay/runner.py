@@ -313,8 +313,15 @@ async def _replay(
 
 def _both(audit: TtlAudit, floor: UpstreamFloor) -> CacheObserver:
     def observe(event: CacheEvent) -> None:
-        audit(event)
-        floor(event)
+        # Each gets what it reads: the audit ignores misses, the floor all but lookups.
+        kind = event.kind
+        if kind == "hit":
+            audit(event)
+            floor(event)
+        elif kind == "miss":
+            floor(event)
+        else:
+            audit(event)
 
     return observe
 

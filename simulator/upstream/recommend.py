@@ -13,20 +13,21 @@ contains a seed or negative seed, and has no duplicates.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import math
 import operator
 from collections.abc import Iterable
-from itertools import islice, repeat
-from typing import Any
+from itertools import accumulate, islice, repeat
+from typing import Any, NamedTuple
 
 import msgspec
 
 from simulator.upstream.catalog import Catalog
 from simulator.upstream.seeded import mix64
 
-try:  # the `fast` extra: it prefilters candidates (Recommender._nearest); same results without it
+try:  # the `fast` extra: it ranks the common case (Recommender._ranked); same results without it
     import numpy as _np
 except ImportError:  # pragma: no cover - the pure path
     _np = None
@@ -51,14 +52,17 @@ _GRID = 10
 _JITTER = 0.002
 _NEGATIVE_PUSH = 0.25
 _CATEGORY_PENALTY = 0.05
-# The prefilter's slack over its approximate bound, absolute and relative (Recommender._nearest):
-# far above the rounding error of a sum of ten squares, far below any distance that matters.
+# The slack of the approximate ranking's proof (Recommender._ranked): far above its rounding
+# errors (below 1e-11), far below the gaps between scores that decide an order.
 _SLACK = 1e-9
-# The prefilter runs for a target inside +-_FAR only: no overflow (or NaN) to reason about.
-_FAR = 1e100
-# Recommender._nearest keeps the candidates of each (grid cell, number wanted, dimensions) as
-# arrays, a few dozen in practice: at most this many rows in all (about 90 bytes each).
-_NEAREST_ROWS = 1 << 18
+# The approximate ranking runs for a target within +-_NEAR on every dimension (the points are
+# within 0..1): that bounds its rounding errors.
+_NEAR = 10.0
+# No targets: every weight 1.0 (Recommender._recommend).
+_UNIT_SCALES = (1.0,) * _CONTINUOUS
+# Recommender._ranked keeps the candidates of each (grid cell, rings, dimensions) as arrays, a
+# few dozen in practice: at most this many rows in all (about 110 bytes each).
+_RANKED_ROWS = 1 << 18
 
 
 class RecommendationQuery(msgspec.Struct, frozen=True, gc=False):
@@ -78,9 +82,9 @@ class Recommender:
 
     def __init__(self, catalog: Catalog, *, cache_size: int = 4096) -> None:
         self._catalog = catalog
-        self._cells, self._noise, self._points, self._arrays = _index(catalog)
-        self._nearest_arrays: dict[tuple[int, int, int, int], tuple[Any, Any]] = {}
-        self._nearest_rows = 0
+        self._cells, self._noise, self._points, self._fast = _index(catalog)
+        self._ranked_arrays: dict[tuple[int, int, int, int], tuple[Any, Any, list[float]]] = {}
+        self._ranked_rows = 0
         self.recommend = functools.lru_cache(maxsize=cache_size)(self._recommend)
 
     def _recommend(self, query: RecommendationQuery) -> tuple[int, ...]:
@@ -93,24 +97,30 @@ class Recommender:
         target = [
             sum(column) / count for column in islice(zip(*seed_vectors, strict=True), _CONTINUOUS)
         ]
-        weights = [1.0] * _CONTINUOUS
         key = mode = None
-        for name, value in query.targets:
-            if name == "key":
-                key = value
-            elif name == "mode":
-                mode = value
-            else:
-                dim, offset, scale = TARGET_SCALES[name]
-                if dim == len(target):
-                    target.append(0.0)
-                    weights.append(0.0)
-                target[dim] = (value + offset) / scale
-                weights[dim] = query.feature_weight
+        if query.targets:
+            weights = [1.0] * _CONTINUOUS
+            for name, value in query.targets:
+                if name == "key":
+                    key = value
+                elif name == "mode":
+                    mode = value
+                else:
+                    dim, offset, scale = TARGET_SCALES[name]
+                    if dim == len(target):
+                        target.append(0.0)
+                        weights.append(0.0)
+                    target[dim] = (value + offset) / scale
+                    weights[dim] = query.feature_weight
+            scales = [math.sqrt(w) for w in weights]
+            unweighted = all(w == 1.0 for w in weights)
+            scaled_target = [t * s for t, s in zip(target, scales, strict=True)]
+        else:
+            # No targets: every weight is 1.0, every scale sqrt(1.0) == 1.0, and t * 1.0 is t.
+            scales = _UNIT_SCALES
+            unweighted = True
+            scaled_target = target
         dims = len(target)
-        scales = [math.sqrt(w) for w in weights]
-        unweighted = all(w == 1.0 for w in weights)
-        scaled_target = [t * s for t, s in zip(target, scales, strict=True)]
         negative = None
         if query.negative_seeds:
             vs = [catalog.feature_vector(i) for i in query.negative_seeds]
@@ -128,14 +138,17 @@ class Recommender:
         if (
             common
             and _np is not None
-            and self._arrays is not None
-            and all(-_FAR < t < _FAR for t in scaled_target)
+            and self._fast is not None
+            and all(-_NEAR <= t <= _NEAR for t in scaled_target)
         ):
             # Only materialised tracks are candidates: only those can be excluded ones.
-            rank = query.size + sum(i < catalog.materialised for i in excluded)
-            candidates = self._nearest(target[2], target[6], wanted, scaled_target, rank)
-        else:
-            candidates = self._candidates(target[2], target[6], wanted)
+            rank = query.size + sum(map(catalog.materialised.__gt__, excluded))
+            ranked = self._ranked(
+                target[2], target[6], wanted, scaled_target, rank, query.size, excluded, shift
+            )
+            if ranked is not None:
+                return ranked
+        candidates = self._candidates(target[2], target[6], wanted)
         if common:
             # The common case; same arithmetic as the general loop. A score is its squared
             # distance plus a jitter in [0, _JITTER], so (rounding being monotonic) it lies
@@ -183,59 +196,131 @@ class Recommender:
                 break
         return found
 
-    def _nearest(
-        self, energy: float, valence: float, wanted: int, target: list[float], rank: int
-    ) -> list[int]:
-        """The common case's candidates (unweighted, no negative seeds, no key or mode, with
-        numpy): those of :meth:`_candidates`, in their order, less some that cannot be returned,
-        found by an approximate squared distance computed with numpy.
+    def _ranked(
+        self,
+        energy: float,
+        valence: float,
+        wanted: int,
+        target: list[float],
+        rank: int,
+        size: int,
+        excluded: set[int],
+        shift: float,
+    ) -> tuple[int, ...] | None:
+        """The common case's answer (unweighted, no negative seeds, no key or mode, a target
+        within +-_NEAR, with numpy) from scores approximated with numpy, when they provably
+        rank as the exact ones do; ``None`` when that cannot be shown (the exact path answers).
 
-        It is exact. Say every approximate d2 is within e of the exact d2 (both round a sum of at
-        most ten squares: e is a few units in the last place of the larger). ``rank`` is size
-        plus the number of excluded tracks that may be candidates, so of the ``rank`` candidates
-        nearest by approximate d2, at least size are kept ones (not excluded): the rank-th
-        smallest approximate d2 is at least A, the size-th smallest among kept candidates.
-        ``limit`` adds _JITTER and a slack (> 2e + the rounding of the exact bound) to it, so it
-        exceeds A + _JITTER + 2e. Let X be the size-th smallest exact d2 among kept candidates:
-        X <= A + e (size kept candidates have an approximate d2 <= A). Then (i) each of the size
-        kept candidates of smallest exact d2 has an approximate d2 <= X + e <= A + 2e < limit:
-        they all survive, so the exact bound computed over the survivors, sorted(d2)[size - 1] +
-        _JITTER, is X + _JITTER, the bound over all candidates; (ii) a candidate left out has an
-        approximate d2 > limit, so an exact d2 > A + _JITTER + e >= X + _JITTER (rounded): the
-        exact filter would have dropped it too. So the common case scores the same candidates.
-        The survivors keep the candidates' order (the final sort is by (score, index), indices
-        unique, so the order does not matter anyway)."""
-        arrays = self._arrays
-        assert _np is not None and arrays is not None
-        ce, cv = _cell(energy), _cell(valence)
-        need = max(3 * wanted, 100)  # what decides _candidates' result with ce and cv
-        found = self._nearest_arrays.get((ce, cv, need, len(target)))
+        The candidates are those of :meth:`_candidates`; the exact path returns the first size
+        of the kept ones (not excluded) by (score, index), a score s being math.dist(point,
+        target) squared plus the jitter J * ((noise + shift) % 1.0). The approximate score a is
+        one dot product per candidate: its row (-2 * point, |point|^2 + J * noise, 1) times
+        (target, 1, |target|^2 + J * shift), less J when the jitter wraps (noise + shift >= 1,
+        decided exactly as the exact path decides it: the rows are sorted by noise, and the
+        rounded sum is monotonic in noise, so the wrapping rows are a suffix). Over the reals
+        both are |point - target|^2 + J * ((noise + shift) mod 1), and |s - a| stays below
+        1e-11: the points are within 0..1 and the target within +-_NEAR on at most ten
+        dimensions, so every term of the dot product is below 1,100 in magnitude and the sum of
+        their magnitudes below 1,300; a dot product of twelve terms is within 12 units of
+        roundoff u = 2**-53 of that sum (in any order, with or without fused multiply-adds),
+        the precomputed |point|^2 and |target|^2 within 11u of theirs, and math.dist squared
+        (a root within an ulp or so of the true one) within 9u of the squared distance of the
+        same rounded differences, itself within 3u of the true one (below 1,210), with a few
+        more roundings of the jitter: in all, a few times 1e-12. Call E(a) = _SLACK * (1 + |a|),
+        more than 100 times that.
+
+        Sort the candidates by a (numpy) and keep the first rank + 1: they include the first
+        min(size + 1, kept) kept ones, since at most rank - size candidates are excluded. Let
+        a_1 <= ... <= a_m be those kept ones' scores, m = min(size + 1, kept). If every gap
+        a_j+1 - a_j exceeds 2 * _SLACK * (1 + max |a_j|) >= E(a_j) + E(a_j+1) (computed with
+        roundings far below _SLACK), then s_j <= a_j + E(a_j) < a_j+1 - E(a_j+1) <= s_j+1: the
+        exact scores of those m rise strictly in the same order. Any other kept candidate has a
+        >= a_m (= a_size+1), and since a - E(a) grows with a, s >= a_size+1 - E(a_size+1) >
+        a_size + E(a_size) >= s_size: it comes after the first size. So the first size by
+        (exact score, index) are the first size by a, in that order, and no two tie (indices
+        never decide). In the bundled scenarios no query has had a gap too small."""
+        ce, cv, ring = self._rings_of(energy, valence, wanted)
+        dims = len(target)
+        found = self._ranked_arrays.get((ce, cv, ring, dims))
         if found is None:
-            # The candidates' indices and points, read-only; the whole lot is dropped when full.
-            indices = _np.array(self._candidates(energy, valence, wanted), dtype=_np.intp)
-            found = indices, arrays[len(target)][indices]
-            for array in found:
-                array.flags.writeable = False
-            if self._nearest_rows + len(indices) > _NEAREST_ROWS:
-                self._nearest_arrays.clear()
-                self._nearest_rows = 0
-            self._nearest_arrays[ce, cv, need, len(target)] = found
-            self._nearest_rows += len(indices)
-        indices, points = found
-        if len(indices) <= rank:
-            return indices.tolist()
-        diff = points - target
-        approx = _np.einsum("ij,ij->i", diff, diff)
-        limit = float(_np.partition(approx, rank - 1)[rank - 1]) + _JITTER
-        limit += _SLACK + _SLACK * limit
-        return indices[approx <= limit].tolist()
+            found = self._ranked_rows_for(ce, cv, ring, dims)
+            if self._ranked_rows + len(found[0]) > _RANKED_ROWS:
+                self._ranked_arrays.clear()
+                self._ranked_rows = 0
+            self._ranked_arrays[ce, cv, ring, dims] = found
+            self._ranked_rows += len(found[0])
+        indices, rows, noise = found
+        scores = _approximate(rows, noise, target, shift)
+        head = scores.argsort()[: rank + 1]
+        ranked_scores = scores[head].tolist()
+        ranked = indices[head].tolist()
+        if not excluded.isdisjoint(ranked):
+            kept = [k for k, index in enumerate(ranked) if index not in excluded]
+            ranked_scores = [ranked_scores[k] for k in kept]
+            ranked = [ranked[k] for k in kept]
+        first = ranked_scores[: size + 1]
+        if len(first) > 1:
+            gap = min(map(operator.sub, first[1:], first))
+            if not gap > 2.0 * _SLACK * (1.0 + max(first[-1], -first[0])):
+                return None
+        return tuple(ranked[:size])
+
+    def _rings_of(self, energy: float, valence: float, wanted: int) -> tuple[int, int, int]:
+        """The grid cell of (energy, valence), finite, and how many rings around it
+        :meth:`_candidates` reads for ``wanted``: up to the first that brings the tracks within
+        to max(3 * wanted, 100), or all."""
+        fast = self._fast
+        assert fast is not None
+        # _cell(energy), _cell(valence), inline
+        ce, cv = int(energy * _GRID), int(valence * _GRID)
+        ce = 0 if ce < 0 else _GRID - 1 if ce >= _GRID else ce
+        cv = 0 if cv < 0 else _GRID - 1 if cv >= _GRID else cv
+        ring = bisect.bisect_left(fast.rings[ce, cv], max(3 * wanted, 100))
+        return ce, cv, min(ring, _GRID - 1)
+
+    def _ranked_rows_for(
+        self, ce: int, cv: int, ring: int, dims: int
+    ) -> tuple[Any, Any, list[float]]:
+        """:meth:`_ranked`'s read-only arrays for the tracks within ``ring`` rings of grid cell
+        (ce, cv) (those :meth:`_candidates` returns when it stops there), sorted by noise:
+        their indices, their rows (-2 * point, |point|^2 + J * noise, 1), and their noise as a
+        list."""
+        fast = self._fast
+        assert _np is not None and fast is not None
+        members = [
+            fast.cells[e, v]
+            for e in range(ce - ring, ce + ring + 1)
+            for v in range(cv - ring, cv + ring + 1)
+            if (e, v) in fast.cells
+        ]
+        indices = _np.concatenate(members) if members else _np.empty(0, dtype=_np.intp)
+        indices = indices.take(fast.noise.take(indices).argsort())
+        rows = fast.rows[dims].take(indices, axis=0)
+        for array in (indices, rows):
+            array.flags.writeable = False
+        return indices, rows, fast.noise.take(indices).tolist()
+
+
+class _Fast(NamedTuple):
+    """What :meth:`Recommender._ranked` precomputes from a catalog, with numpy (read-only)."""
+
+    noise: Any
+    """The noise, a float64 array (a track's entry is its index)."""
+    rows: dict[int, Any]
+    """Per number of dimensions, every materialised track's row (-2 * point, |point|^2 +
+    _JITTER * noise, 1), a float64 array (a track's row is its index)."""
+    cells: dict[tuple[int, int], Any]
+    """The grid's cells, each an array of its tracks' indices."""
+    rings: dict[tuple[int, int], list[int]]
+    """Per grid cell (ce, cv): how many tracks lie within 0, 1, ... _GRID - 1 rings of it, the
+    counts after which :meth:`Recommender._candidates` stops."""
 
 
 _Index = tuple[
     dict[tuple[int, int], list[int]],
     list[float],
     dict[int, list[tuple[float, ...]]],
-    dict[int, Any] | None,
+    _Fast | None,
 ]
 
 
@@ -253,13 +338,42 @@ def _index(catalog: Catalog) -> _Index:
     # (without, then with popularity) spare the per-candidate slicing.
     vectors = [catalog.feature_vector(i) for i in range(catalog.materialised)]
     points = {dims: [v[:dims] for v in vectors] for dims in (_CONTINUOUS, _CONTINUOUS + 1)}
-    # With numpy, the same points as read-only float64 arrays (a track's row is its index).
-    arrays = None
-    if _np is not None:
-        arrays = {dims: _np.array(rows, dtype=_np.float64) for dims, rows in points.items()}
-        for array in arrays.values():
+    # With numpy, only for points within 0..1, as Recommender._ranked assumes (all of them:
+    # features, loudness, tempo and popularity are scaled to 0..1).
+    fast = None
+    if _np is not None and all(0.0 <= x <= 1.0 for v in points[_CONTINUOUS + 1] for x in v):
+        noise_array = _np.array(noise, dtype=_np.float64)
+        rows = {}
+        for dims, cut in points.items():
+            array = _np.array(cut, dtype=_np.float64).reshape(len(cut), dims)
+            rows[dims] = _np.empty((len(cut), dims + 2))
+            rows[dims][:, :dims] = -2.0 * array
+            rows[dims][:, dims] = _np.einsum("ij,ij->i", array, array) + _JITTER * noise_array
+            rows[dims][:, dims + 1] = 1.0
+        cell_arrays = {cell: _np.array(members, dtype=_np.intp) for cell, members in cells.items()}
+        for array in (noise_array, *rows.values(), *cell_arrays.values()):
             array.flags.writeable = False
-    return cells, noise, points, arrays
+        rings = {}
+        for ce in range(_GRID):
+            for cv in range(_GRID):
+                within = [0] * _GRID
+                for (e, v), members in cells.items():
+                    within[max(abs(e - ce), abs(v - cv))] += len(members)
+                rings[ce, cv] = list(accumulate(within))
+        fast = _Fast(noise_array, rows, cell_arrays, rings)
+    return cells, noise, points, fast
+
+
+def _approximate(rows: Any, noise: list[float], target: list[float], shift: float) -> Any:
+    """The approximate scores of :meth:`Recommender._ranked`, an array, from the rows and noise
+    of :meth:`Recommender._ranked_rows_for`."""
+    assert _np is not None
+    scores = rows.dot(_np.array([*target, 1.0, math.hypot(*target) ** 2 + _JITTER * shift]))
+    # The rows whose jitter wraps (noise + shift >= 1, rounded as the exact path rounds it).
+    wrap = bisect.bisect_left(noise, 1.0, key=shift.__add__)
+    if wrap < len(noise):
+        scores[wrap:] -= _JITTER
+    return scores
 
 
 def _cell(x: float) -> int:

@@ -31,7 +31,7 @@ from simulator.replay.floor import (
     sustainable_rate,
 )
 from simulator.replay.report import build_report, print_report
-from simulator.replay.runner import run_scenario
+from simulator.replay.runner import _both, run_scenario
 from simulator.replay.scenario import (
     Bound,
     Burst,
@@ -161,6 +161,32 @@ def test_forty_ids_fit_one_request_and_the_forty_first_needs_another() -> None:
         for i in range(n):
             floor(need(0, "audio_features", f"t{i}"))
         assert floor.by_endpoint() == {AUDIO_FEATURES: requests}
+
+
+def test_the_replay_s_observer_gives_the_audit_and_the_floor_what_they_read() -> None:
+    # runner._both calls each only for the events it reads: the same results as every event to
+    # both, the floor's per-key memo included (keys looked up again and again).
+    events = [
+        *workload(),
+        *(CacheEvent(t, "store", cache_key("tracks", "A"), t + 2 * HOUR) for t in (0, 5, 7300)),
+        *(CacheEvent(t, "hit", cache_key("tracks", "A"), 2 * HOUR) for t in (1, 2, 9000)),
+    ]
+    events.sort(key=lambda e: e.at)
+    audit, floor = TtlAudit(POLICY), UpstreamFloor(POLICY, Catalog())
+    for event in events:
+        audit(event)
+        floor(event)
+    both_audit, both_floor = TtlAudit(POLICY), UpstreamFloor(POLICY, Catalog())
+    observe = _both(both_audit, both_floor)
+    for event in events:
+        observe(event)
+    assert audit.violations > 0
+    assert (both_audit.checked, both_audit.violations, both_audit.evidence) == (
+        audit.checked,
+        audit.violations,
+        audit.evidence,
+    )
+    assert (both_floor.fetches(), both_floor.needs) == (floor.fetches(), floor.needs)
 
 
 def test_the_ttl_audit_ignores_misses() -> None:
