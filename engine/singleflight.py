@@ -16,8 +16,9 @@ Guarantees of :class:`SingleFlight`:
   variables, as a task spawned by that call would: :data:`REFRESHING`, the fetch priority),
   whichever task of the ``SingleFlight`` runs it.
 
-Executions run on reusable worker tasks of that task group: an anyio task costs about 25 µs to
-spawn on asyncio, handing an execution to an idle worker a few (see :class:`_Worker`).
+Executions run on reusable worker tasks of that task group (:class:`engine.workers.WorkerPool`:
+an anyio task costs about 25 µs to spawn on asyncio, handing an execution to an idle worker a
+few), each in its own cancel scope.
 
 Two seams let a flight do more than deduplicate in this process (the shared tier's
 :class:`~engine.shared.DistributedFlight` does): the cache runs a missed key's fetch under a
@@ -29,8 +30,8 @@ local flight has nobody to share with).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Hashable
-from contextvars import Context, ContextVar, copy_context
+from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar, copy_context
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
@@ -40,6 +41,7 @@ import msgspec
 
 from engine.errors import EngineError
 from engine.exception_groups import OwnedTaskGroup
+from engine.workers import WorkerPool
 
 if TYPE_CHECKING:
     from engine.shared.claims import KeyClaims
@@ -108,7 +110,7 @@ class SingleFlight:
         self._calls = 0
         self._executions = 0
         self._abandoned = 0
-        self._idle: list[_Worker] = []
+        self._workers = WorkerPool(self._tasks.start_soon)
 
     async def __aenter__(self) -> Self:
         await self._tasks.open()
@@ -137,12 +139,9 @@ class SingleFlight:
             flight = _Flight()
             self._flights[key] = flight
             self._executions += 1
-            if self._idle:
-                worker = self._idle.pop()
-                worker.job = (key, flight, fn, copy_context())
-                worker.wake.set()
-            else:
-                self._tasks.start_soon(self._work, key, flight, fn)
+            # On a reusable worker (engine.workers), in a copy of this call's context, as a
+            # task spawned here would run.
+            self._workers.start(self._execute, key, flight, fn, context=copy_context())
         flight.waiters += 1
         try:
             await flight.done.wait()
@@ -157,41 +156,16 @@ class SingleFlight:
             raise flight.error
         return flight.value  # type: ignore[return-value]
 
-    async def _work(self, key: Hashable, flight: _Flight[Any], fn: Callable[[], Any]) -> None:
-        """A worker: this execution, then each one handed to it while it is idle.
-
-        The first runs in this task's own context, the copy spawning made of the starting
-        call's; a later one in the copy that call made (:class:`_InContext`)."""
-        await self._execute(key, flight, fn, None)
-        del key, flight, fn  # an idle worker keeps nothing of what it ran (a result, say)
-        idle = self._idle
-        while True:
-            worker = _Worker()  # the previous one, and its job, are let go
-            idle.append(worker)
-            try:
-                await worker.wake.wait()
-            except BaseException:
-                # Cancelled (the SingleFlight is closing): off the idle list, unless do() took
-                # it off (and set the event), so that no execution goes to a worker that ended.
-                if not worker.wake.is_set():
-                    idle.remove(worker)
-                raise
-            await self._execute(*worker.job)  # type: ignore[misc]
-
     async def _execute(
         self,
         key: Hashable,
         flight: _Flight[T],
         fn: Callable[[], Awaitable[T]],
-        context: Context | None,
     ) -> None:
         # Its own cancel scope: cancelling an abandoned execution ends it, not its worker.
         try:
             with flight.scope:
-                if context is None:
-                    flight.value = await fn()
-                else:
-                    flight.value = await _InContext(context, fn)
+                flight.value = await fn()
         except Exception as exc:
             flight.error = exc
         except BaseException:
@@ -236,62 +210,3 @@ class SingleFlight:
             abandoned=self._abandoned,
             in_flight=len(self._flights),
         )
-
-
-class _Worker:
-    """An idle worker of a :class:`SingleFlight`: ``wake`` is set once ``job`` (the key, the
-    flight, the function and the starting call's context) is filled in.
-
-    Order: setting ``wake`` puts the worker at the end of the event loop's ready queue right
-    then (asyncio: one ``call_soon`` of the task's wake-up; trio: one ``reschedule``), where
-    a task spawned at that moment would start, and it then runs the execution to its first wait
-    as that task would; a worker goes idle again without a checkpoint. (trio runs each batch of
-    runnable tasks in a seeded shuffle of their creation order: within one batch a reused worker
-    may run at another place than a new task would.)"""
-
-    __slots__ = ("job", "wake")
-
-    def __init__(self) -> None:
-        self.wake = anyio.Event()
-        self.job: tuple[Hashable, _Flight[Any], Callable[[], Awaitable[Any]], Context] | None = None
-
-
-class _InContext:
-    """``await _InContext(context, fn)`` is ``await fn()`` with every step of it, the call of
-    ``fn`` included, run in ``context``: what a task spawned with that context would run.
-
-    A task's context is fixed when it is created, so a reused worker cannot switch to the
-    starting call's; it drives the awaitable itself instead, one ``context.run`` per step,
-    passing what it yields to the event loop and what the loop sends or throws (a wake-up, a
-    cancellation) back into it, unchanged. Context variables that ``fn`` sets stay in
-    ``context``; tasks that ``fn`` spawns copy it."""
-
-    __slots__ = ("_context", "_fn")
-
-    def __init__(self, context: Context, fn: Callable[[], Awaitable[Any]]) -> None:
-        self._context = context
-        self._fn = fn
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        run = self._context.run
-        steps = run(_await_of, self._fn)
-        step: Callable[[Any], Any] = steps.send
-        value: Any = None
-        while True:
-            try:
-                yielded = run(step, value)
-            except StopIteration as done:
-                return done.value
-            try:
-                value = yield yielded
-            except GeneratorExit:
-                run(steps.close)
-                raise
-            except BaseException as exc:
-                step, value = steps.throw, exc
-            else:
-                step = steps.send
-
-
-def _await_of(fn: Callable[[], Awaitable[Any]]) -> Generator[Any, Any, Any]:
-    return fn().__await__()  # type: ignore[return-value]

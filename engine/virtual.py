@@ -24,12 +24,6 @@ import heapq
 import math
 import selectors
 import sys
-from asyncio.base_events import (  # type: ignore[attr-defined]
-    _MIN_CANCELLED_TIMER_HANDLES_FRACTION,
-    _MIN_SCHEDULED_TIMER_HANDLES,
-    MAXIMUM_SELECT_TIMEOUT,
-    _format_handle,
-)
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
@@ -95,7 +89,8 @@ def _deadlock() -> VirtualTimeDeadlock:
 
 #: The versions whose ``BaseEventLoop._run_once``, ``call_at``, ``call_soon`` and handles the
 #: lean loop below was checked against, line by line (3.13 only computes the select timeout
-#: with comparisons instead of ``min``/``max``: the same value), on CPython (whose floats are
+#: with comparisons instead of ``min``/``max``: the same value but for a NaN deadline, which
+#: each version's way gives, see ``_CLAMP_BY_MIN_MAX``), on CPython (whose floats are
 #: distinct objects: see ``_timers``). Elsewhere asyncio's own turn and scheduling run, with the
 #: virtual selector.
 _LEAN = sys.implementation.name == "cpython" and sys.version_info[:2] in (
@@ -103,6 +98,19 @@ _LEAN = sys.implementation.name == "cpython" and sys.version_info[:2] in (
     (3, 12),
     (3, 13),
 )
+try:  # asyncio's private constants the lean turn shares: without them, asyncio's own turn
+    from asyncio.base_events import (  # type: ignore[attr-defined]
+        _MIN_CANCELLED_TIMER_HANDLES_FRACTION,
+        _MIN_SCHEDULED_TIMER_HANDLES,
+        MAXIMUM_SELECT_TIMEOUT,
+        _format_handle,
+    )
+except ImportError:  # pragma: no cover - a CPython that moved them
+    _LEAN = False
+
+#: How this version's ``_run_once`` clamps the select timeout: with ``min``/``max`` (3.11, 3.12)
+#: or with comparisons (3.13). The same value for every deadline but a NaN one.
+_CLAMP_BY_MIN_MAX = sys.version_info < (3, 13)
 
 _Handle = asyncio.Handle
 _TimerHandle = asyncio.TimerHandle
@@ -276,10 +284,12 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
             if ready or self._stopping:
                 timeout: float | None = 0
             elif timers:
-                # The timeout asyncio gives the selector (3.13 clamps it with comparisons,
-                # 3.11 and 3.12 with min and max: the same value).
+                # The timeout asyncio gives the selector, clamped as this version clamps it.
                 timeout = timers[0][0] - self._virtual_now
-                if timeout > MAXIMUM_SELECT_TIMEOUT:
+                if _CLAMP_BY_MIN_MAX:
+                    # 3.11 and 3.12 clamp with min and max: a NaN deadline gives 0 (it fires now)
+                    timeout = min(max(0, timeout), MAXIMUM_SELECT_TIMEOUT)
+                elif timeout > MAXIMUM_SELECT_TIMEOUT:
                     timeout = MAXIMUM_SELECT_TIMEOUT
                 elif timeout < 0:
                     timeout = 0

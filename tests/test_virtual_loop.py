@@ -395,3 +395,27 @@ def test_idle_turns_poll_only_when_the_self_pipe_may_be_readable(
         loop.close()
     # The first idle turn polls (the loop starts flagged), then only the one after the write.
     assert polls == [0.0, 2.0]
+
+
+def _nan_timer(cls: type[Any]) -> list[tuple[str, float]]:
+    loop = cls()
+    log: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        loop.call_at(float("nan"), lambda: log.append(("nan timer", loop.time())))
+        await asyncio.sleep(5)
+        log.append(("after a 5 s sleep", loop.time()))
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return log
+
+
+def test_a_nan_deadline_moves_the_clock_as_this_versions_asyncio_does() -> None:
+    # 3.11 and 3.12 clamp the select timeout with min and max (a NaN deadline fires at once,
+    # the clock stays); 3.13 with comparisons (the NaN reaches the clock). The lean turn
+    # clamps as the running version does.
+    expected = _nan_timer(virtual._AsyncioVirtualEventLoop)
+    assert repr(_nan_timer(virtual._VirtualEventLoop)) == repr(expected)

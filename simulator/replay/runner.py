@@ -1,9 +1,9 @@
 """Run a scenario in virtual time against the in-process simulator.
 
 One task starts each arrival at its instant (cheaper than thousands of sleeping tasks), on a
-reusable worker task (cheaper than a task per arrival: :class:`_Workers`); every instance is a
-:class:`~recobeat.client.RecoBeatClient` with its own engine and memory cache, or a shared
-store and rate budget as the scenario says. The whole replay runs inside
+reusable worker task (cheaper than a task per arrival: :class:`engine.workers.WorkerPool`);
+every instance is a :class:`~recobeat.client.RecoBeatClient` with its own engine and memory
+cache, or a shared store and rate budget as the scenario says. The whole replay runs inside
 ``anyio.move_on_after(horizon)``: a replay still running at its horizon (a deadlock, say) is
 stopped there instead of hanging, and its result says so (``timed_out``, which fails the
 horizon check, with the unfinished arrivals counted).
@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import anyio
 import msgspec
-from anyio.abc import TaskGroup
 
 from engine import Engine, MemoryStore, SingleFlight, Store, VirtualClock
 from engine.cache.events import CacheEvent, CacheObserver
@@ -37,6 +36,7 @@ from engine.shared import (
     TieredStore,
 )
 from engine.virtual import Backend, loop_time, run_virtual
+from engine.workers import WorkerPool
 from recobeat.cache_types import recobeat_types
 from recobeat.client import RecoBeatClient
 from recobeat.config import ClientConfig, HttpConfig
@@ -273,14 +273,15 @@ async def _replay(
             async with anyio.create_task_group() as tg:
                 if prewarm_runs(scenario, run_profile):
                     tg.start_soon(run_prewarm, clients, scenario, catalog, warmed)
-                workers = _Workers(tg, tally)
+                # Arrivals on reusable worker tasks (engine.workers): a task each costs more.
+                workers = WorkerPool(tg.start_soon)
                 try:
                     for arrival in arrivals:
                         planned += 1
                         await anyio.sleep_until(arrival.at)
                         tally.started += 1
                         tally.tick(arrival.at)
-                        workers.start(clients[arrival.instance], arrival)
+                        workers.start(_perform, clients[arrival.instance], arrival, tally)
                 finally:
                     workers.close()
     finished_at = clock.monotonic()
@@ -324,85 +325,6 @@ def _both(audit: TtlAudit, floor: UpstreamFloor) -> CacheObserver:
             audit(event)
 
     return observe
-
-
-class _Idle:
-    """A worker waiting for its next arrival: ``wake`` is set once ``job`` is filled in, or
-    with ``job`` left ``None`` to end the worker."""
-
-    __slots__ = ("job", "wake")
-
-    def __init__(self) -> None:
-        self.wake = anyio.Event()
-        self.job: tuple[RecoBeatClient, Arrival] | None = None
-
-
-class _Workers:
-    """Arrivals run by reusable tasks of the replay's task group instead of a task each.
-
-    Why: an anyio task costs about 25 µs to spawn and finish on asyncio (a handle with its own
-    cancel scope and event, a wrapper coroutine, a done callback; bench/bench_primitives.py),
-    waking a waiting task with an event a few; a replay starts one arrival per upstream request.
-
-    Order: an arrival handed to an idle worker starts where a task spawned at that moment
-    would: setting the worker's event puts it at the end of the event loop's ready queue right
-    then (asyncio: one ``call_soon`` of the task's wake-up; trio: one ``reschedule``), as
-    spawning does, and it then runs :func:`_perform` to its first wait, as the new task would.
-    A worker is spawned only when none is idle, and goes idle again without a checkpoint. On
-    asyncio (FIFO) the order of every step is therefore the same; trio runs each batch of
-    runnable tasks in a seeded shuffle of their creation order, so within one batch a reused
-    worker may run at another place than a new task would (each step still runs in the same
-    batch). The reports do not depend on that order: they are the same on both event loops.
-
-    Guarantees: every worker is a task of the replay's task group, so none outlives it. An
-    arrival that raises ends its worker, and the group, as the task it replaces did. A cancelled
-    group cancels the idle workers in their wait, which also takes them off the idle list (no
-    arrival is handed to a worker that will not run it). :meth:`close` (when no arrival is
-    left) ends the idle workers; busy ones end after their arrival.
-    """
-
-    __slots__ = ("_closed", "_idle", "_tally", "_tg")
-
-    def __init__(self, tg: TaskGroup, tally: _Tally) -> None:
-        self._tg = tg
-        self._tally = tally
-        self._idle: list[_Idle] = []
-        self._closed = False
-
-    def start(self, client: RecoBeatClient, arrival: Arrival) -> None:
-        if self._idle:
-            worker = self._idle.pop()
-            worker.job = (client, arrival)
-            worker.wake.set()
-        else:
-            self._tg.start_soon(self._work, client, arrival)
-
-    def close(self) -> None:
-        self._closed = True
-        for worker in self._idle:
-            worker.wake.set()
-        self._idle.clear()
-
-    async def _work(self, client: RecoBeatClient, arrival: Arrival) -> None:
-        tally = self._tally
-        idle = self._idle
-        while True:
-            await _perform(client, arrival, tally)
-            if self._closed:
-                return
-            worker = _Idle()
-            idle.append(worker)
-            try:
-                await worker.wake.wait()
-            except BaseException:
-                # Cancelled: off the idle list, unless start or close took it off (and set
-                # the event), so that no arrival is handed to a worker that has ended.
-                if not worker.wake.is_set():
-                    idle.remove(worker)
-                raise
-            if worker.job is None:
-                return  # closed
-            client, arrival = worker.job
 
 
 async def _perform(client: RecoBeatClient, arrival: Arrival, tally: _Tally) -> None:

@@ -137,6 +137,7 @@ class Recommender:
         common = unweighted and negative is None and key is None and mode is None
         if (
             common
+            and query.size >= 1  # the API's lower bound; a direct caller's smaller size: exact
             and _np is not None
             and self._fast is not None
             and all(-_NEAR <= t <= _NEAR for t in scaled_target)

@@ -36,7 +36,7 @@ async def warm_up(flights: SingleFlight, workers: int) -> set[int]:
     async with anyio.create_task_group() as tg:
         for n in range(workers):
             tg.start_soon(flights.do, ("warm-up", n), fn)
-    assert len(ids) == workers and len(flights._idle) == workers
+    assert len(ids) == workers and len(flights._workers._idle) == workers
     return ids
 
 
@@ -105,7 +105,7 @@ async def test_an_abandoned_execution_ends_and_its_worker_runs_the_next() -> Non
                 tg.start_soon(flights.do, "slow", slow)
         await anyio.lowlevel.checkpoint()  # let the abandoned execution see its cancellation
         assert events == ["slow cancelled at 5"]
-        assert flights.in_flight() == 0 and len(flights._idle) == 1
+        assert flights.in_flight() == 0 and len(flights._workers._idle) == 1
         assert await flights.do("quick", quick) == f"quick on {worker}"
         stats = flights.stats()
     assert (stats.calls, stats.executions, stats.shared) == (4, 3, 1)
@@ -163,9 +163,9 @@ async def test_closing_fails_the_waiters_of_reused_workers_and_ends_every_worker
                 outer.start_soon(call, "a")
                 outer.start_soon(call, "b")
                 await anyio.sleep(1)
-                assert len(flights._idle) == 1  # one worker idle, two running "a" and "b"
+                assert len(flights._workers._idle) == 1  # one worker idle, two running "a" and "b"
             # Leaving the block cancelled both executions and ended the idle worker.
-            assert flights._idle == [] and flights.in_flight() == 0
+            assert flights._workers._idle == [] and flights.in_flight() == 0
     assert len(errors) == 3 and all(isinstance(e, SingleFlightClosed) for e in errors)
     assert set(upstream_started) < workers
     with pytest.raises(SingleFlightClosed):
@@ -185,24 +185,41 @@ async def test_an_idle_worker_keeps_nothing_of_what_it_ran() -> None:
         again = weakref.ref(await flights.do("handed", fn))  # the idle worker's next
         gc.collect()
         assert first() is None and again() is None
-        assert len(flights._idle) == 1 and flights.stats().executions == 2
+        assert len(flights._workers._idle) == 1 and flights.stats().executions == 2
+
+
+class _TaskEach:
+    """In place of the worker pool: a task per execution, spawned in the call's context, as
+    before the workers."""
+
+    def __init__(self, start_soon: Any) -> None:
+        self._spawn = start_soon
+
+    def start(self, fn: Any, *args: Any, context: Any) -> None:
+        context.run(self._spawn, fn, *args)
 
 
 class SpawningFlight(SingleFlight):
     """A task per execution, as before the workers: the order to compare with."""
 
-    async def _work(self, key: Hashable, flight: Any, fn: Any) -> None:
-        await self._execute(key, flight, fn, None)
+    def __init__(self) -> None:
+        super().__init__()
+        self._workers = _TaskEach(self._tasks.start_soon)  # type: ignore[assignment]
 
 
 class CountingFlight(SingleFlight):
     """Counts the workers it spawns (task IDs are addresses: a finished task's is reused)."""
 
-    spawned = 0
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned = 0
+        spawn = self._workers._spawn
 
-    async def _work(self, key: Hashable, flight: Any, fn: Any) -> None:
-        self.spawned += 1
-        await super()._work(key, flight, fn)
+        def counting(*args: Any) -> None:
+            self.spawned += 1
+            spawn(*args)
+
+        self._workers._spawn = counting
 
 
 # (instant, key, steps): a call at its instant, its execution's steps each a checkpoint (0) or
@@ -284,3 +301,68 @@ async def test_a_handed_execution_runs_where_a_spawned_task_would(
     got = await _record(anyio_backend_name, flights)
     assert got == expected
     assert 1 < flights.spawned < flights.stats().executions == 11  # the workers were reused
+
+
+async def test_an_execution_handed_in_its_workers_cancelled_turn_still_fails_its_caller() -> None:
+    # The SingleFlight's group is cancelled from outside (not by leaving its block), and in the
+    # same turn a caller outside it starts an execution: the idle worker is woken by the job and
+    # by the cancellation at once. The job must run (to its first checkpoint, where the
+    # cancellation ends it) and its caller get SingleFlightClosed, as with a task per
+    # execution; dropping it would leave the caller waiting forever.
+    flights = SingleFlight()
+    ready = anyio.Event()
+    owner_scope = anyio.CancelScope()
+
+    async def owner() -> None:
+        with owner_scope:
+            async with flights:
+                ready.set()
+                await anyio.sleep_forever()
+
+    async def quick() -> str:
+        await anyio.lowlevel.checkpoint()
+        return "a"
+
+    async def slow() -> str:
+        await anyio.sleep(0.01)
+        return "b"
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(owner)
+        await ready.wait()
+        assert await flights.do("a", quick) == "a"  # leaves an idle worker
+        await anyio.sleep(0.01)
+        assert len(flights._workers._idle) == 1
+        owner_scope.cancel()
+        with anyio.fail_after(1), pytest.raises(SingleFlightClosed):
+            await flights.do("b", slow)
+    assert flights.in_flight() == 0
+
+
+async def test_an_idle_worker_keeps_no_callers_context_alive() -> None:
+    request: ContextVar[object] = ContextVar("request")
+
+    class Request:
+        pass
+
+    refs: list[weakref.ref[Request]] = []
+    async with SingleFlight() as flights:
+
+        async def caller(n: int) -> None:
+            found = Request()
+            refs.append(weakref.ref(found))
+            request.set(found)
+
+            async def fn() -> int:
+                await anyio.lowlevel.checkpoint()
+                return n
+
+            assert await flights.do(n, fn) == n
+
+        async with anyio.create_task_group() as tg:
+            for n in range(3):
+                tg.start_soon(caller, n)
+        await anyio.sleep(0.01)
+        gc.collect()
+        assert len(flights._workers._idle) == 3
+        assert [ref() for ref in refs] == [None, None, None]

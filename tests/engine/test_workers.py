@@ -1,17 +1,18 @@
-"""The replay's arrivals run on reusable workers (simulator/replay/runner.py, ``_Workers``): each
-starts where a task spawned for it would have started, and errors and cancellation behave as
-with a task per arrival (no worker left behind)."""
+"""engine.workers.WorkerPool, as the replay runs its arrivals on it: each job starts where a
+task spawned for it would have started, errors and cancellation behave as with a task per job
+(no worker left behind, no job dropped), and an idle worker keeps nobody's context."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, copy_context
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
-from simulator.replay import runner
-from simulator.replay.runner import _Workers
+from engine.workers import WorkerPool
 
 pytestmark = pytest.mark.anyio
 
@@ -97,19 +98,18 @@ async def _fake_perform(client: object, arrival: Any, tally: object) -> None:
 
 
 async def test_a_handed_arrival_starts_where_a_spawned_task_would(
-    anyio_backend_name: str, monkeypatch: pytest.MonkeyPatch
+    anyio_backend_name: str,
 ) -> None:
-    monkeypatch.setattr(runner, "_perform", _fake_perform)
 
     def spawn(tg: Any, arrival: Any) -> None:
         tg.start_soon(_fake_perform, None, arrival, None)
 
-    pools: list[_Workers] = []
+    pools: list[WorkerPool] = []
 
     def hand(tg: Any, arrival: Any) -> None:
         if not pools:
-            pools.append(_Workers(tg, None))  # type: ignore[arg-type]
-        pools[0].start(None, arrival)  # type: ignore[arg-type]
+            pools.append(WorkerPool(tg.start_soon))
+        pools[0].start(_fake_perform, None, arrival, None)
         if arrival[0] == ARRIVALS[-1][1]:
             pools[0].close()
 
@@ -121,40 +121,37 @@ async def test_a_handed_arrival_starts_where_a_spawned_task_would(
 
 
 class _Replay:
-    """``arrivals`` (instant, label) run on a pool as the runner runs them, with ``perform``
-    in place of the runner's ``_perform``; records the tasks that ran arrivals."""
+    """``arrivals`` (instant, label) run on a pool as the replay runs them, each job
+    ``perform(label)``; records the tasks that ran arrivals."""
 
     def __init__(
         self,
         perform: Callable[[str], Awaitable[None]],
         arrivals: list[tuple[float, str]],
-        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         self.arrivals = arrivals
         self.tasks: set[int] = set()
-        self.workers: _Workers | None = None
+        self.workers: WorkerPool | None = None
 
         async def run(client: object, label: Any, tally: object) -> None:
             self.tasks.add(anyio.get_current_task().id)
             await perform(label)
 
-        monkeypatch.setattr(runner, "_perform", run)
+        self.run = run
 
     async def __call__(self, *, close: bool = True) -> None:
         async with anyio.create_task_group() as tg:
-            self.workers = workers = _Workers(tg, None)  # type: ignore[arg-type]
+            self.workers = workers = WorkerPool(tg.start_soon)
             try:
                 for at, label in self.arrivals:
                     await anyio.sleep_until(at)
-                    workers.start(None, label)  # type: ignore[arg-type]
+                    workers.start(self.run, None, label, None)
             finally:
                 if close:
                     workers.close()
 
 
-async def test_an_arrival_that_raises_ends_the_replay_and_leaves_no_worker(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_an_arrival_that_raises_ends_the_replay_and_leaves_no_worker() -> None:
     finished: list[str] = []
     cancelled: list[str] = []
 
@@ -170,7 +167,7 @@ async def test_an_arrival_that_raises_ends_the_replay_and_leaves_no_worker(
 
     arrivals = [(0.0, "a"), (0.0, "long"), (2.0, "b"), (4.0, "c"), (5.0, "boom"), (5.5, "d")]
     arrivals += [(float(t), f"late-{t}") for t in range(7, 20)]
-    replay = _Replay(perform, arrivals, monkeypatch)
+    replay = _Replay(perform, arrivals)
     with anyio.fail_after(100), pytest.RaisesGroup(pytest.RaisesExc(LookupError, match="boom")):
         await replay()
     # The failure at 6.0 cancelled the arrivals still running and the replay's loop; the idle
@@ -183,9 +180,7 @@ async def test_an_arrival_that_raises_ends_the_replay_and_leaves_no_worker(
 
 
 @pytest.mark.parametrize("close", [True, False])
-async def test_a_replay_cancelled_midway_leaves_no_worker(
-    monkeypatch: pytest.MonkeyPatch, close: bool
-) -> None:
+async def test_a_replay_cancelled_midway_leaves_no_worker(close: bool) -> None:
     started: list[str] = []
     finished: list[str] = []
 
@@ -196,7 +191,7 @@ async def test_a_replay_cancelled_midway_leaves_no_worker(
 
     arrivals = [(0.0, "slow-1"), (0.0, "a"), (0.0, "b"), (1.0, "c"), (1.0, "slow-2")]
     arrivals += [(3.0, "never")]
-    replay = _Replay(perform, arrivals, monkeypatch)
+    replay = _Replay(perform, arrivals)
     with anyio.move_on_after(2.5) as guard:
         # Without close(), the idle workers leave the idle list themselves as they are
         # cancelled: no arrival can be handed to a worker that has ended.
@@ -208,19 +203,71 @@ async def test_a_replay_cancelled_midway_leaves_no_worker(
     assert replay.workers is not None and replay.workers._idle == []
 
 
-async def test_close_ends_idle_workers_and_lets_busy_ones_finish(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_close_ends_idle_workers_and_lets_busy_ones_finish() -> None:
     finished: list[tuple[float, str]] = []
 
     async def perform(label: str) -> None:
         await anyio.sleep(5.0 if label == "slow" else 0.1)
         finished.append((anyio.current_time(), label))
 
-    replay = _Replay(perform, [(0.0, "slow"), (0.0, "a"), (1.0, "b"), (2.0, "c")], monkeypatch)
+    replay = _Replay(perform, [(0.0, "slow"), (0.0, "a"), (1.0, "b"), (2.0, "c")])
     with anyio.fail_after(100):
         await replay()
     assert finished == [(0.1, "a"), (1.1, "b"), (2.1, "c"), (5.0, "slow")]
     assert anyio.current_time() == 5.0  # the group ended with the last busy worker
     assert len(replay.tasks) == 2
     assert replay.workers is not None and replay.workers._idle == []
+
+
+async def test_a_job_handed_in_the_turn_its_worker_is_cancelled_still_runs() -> None:
+    # A job handed to an idle worker in the very turn the group is cancelled (a replay's
+    # horizon, say) runs up to its first checkpoint, as a task spawned there would: here it
+    # has none, so it completes. Dropping it would lose what it does before that checkpoint.
+    ran: list[str] = []
+
+    async def job(label: str) -> None:
+        ran.append(label)
+
+    async with anyio.create_task_group() as tg:
+        workers = WorkerPool(tg.start_soon)
+        workers.start(job, "first")
+        await anyio.sleep(0.01)
+        assert len(workers._idle) == 1
+        tg.cancel_scope.cancel()
+        workers.start(job, "second")
+        workers.close()
+    assert ran == ["first", "second"]
+
+
+async def test_a_job_runs_in_the_context_it_is_given_and_a_worker_in_the_pools() -> None:
+    var: ContextVar[str] = ContextVar("test_workers", default="unset")
+    seen: list[tuple[str, str]] = []
+
+    async def job(label: str) -> None:
+        seen.append((label, var.get()))
+        await anyio.lowlevel.checkpoint()
+        var.set(f"set by {label}")  # stays in the job's context: the next job does not see it
+        seen.append((label, var.get()))
+
+    async with anyio.create_task_group() as tg:
+        var.set("the pool's")
+        workers = WorkerPool(tg.start_soon)
+        var.set("later")
+        workers.start(job, "own")  # a new worker: the pool's context, not this call's
+        await anyio.sleep(0.01)
+        given = copy_context()
+        given.run(var.set, "given")
+        workers.start(job, "given", context=given)  # the idle worker, in the given context
+        await anyio.sleep(0.01)
+        workers.start(job, "own again")
+        workers.close()
+    assert seen == [
+        ("own", "the pool's"),
+        ("own", "set by own"),
+        ("given", "given"),
+        ("given", "set by given"),
+        # The worker's own context again: what a job without one sets, the next one sees.
+        ("own again", "set by own"),
+        ("own again", "set by own again"),
+    ]
+    assert given.run(var.get) == "set by given"
