@@ -157,10 +157,7 @@ class SingleFlight:
         return flight.value  # type: ignore[return-value]
 
     async def _execute(
-        self,
-        key: Hashable,
-        flight: _Flight[T],
-        fn: Callable[[], Awaitable[T]],
+        self, key: Hashable, flight: _Flight[T], fn: Callable[[], Awaitable[T]]
     ) -> None:
         # Its own cancel scope: cancelling an abandoned execution ends it, not its worker.
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.log
 import contextvars
+import functools
 import heapq
 import math
 import selectors
@@ -122,6 +123,22 @@ _real_select = selectors.DefaultSelector.select
 _NAN = float("nan")
 
 
+def _quiet_handle(
+    cls: type[Any], loop: Any, callback: Callable[..., object], args: Any, context: Any
+) -> Any:
+    """A new ``cls`` (asyncio's Handle or TimerHandle, ``_when`` left to set) as its
+    ``__init__`` makes it outside debug mode, without that ``__init__``'s ``get_debug()`` call."""
+    handle = _new(cls)
+    handle._context = _copy_context() if context is None else context
+    handle._loop = loop
+    handle._callback = callback
+    handle._args = args
+    handle._cancelled = False
+    handle._repr = None
+    handle._source_traceback = None
+    return handle
+
+
 class _AsyncioVirtualEventLoop(asyncio.SelectorEventLoop):
     """asyncio's selector loop with a clock that starts at 0 and jumps when the loop is idle:
     asyncio's own turns and timers, the jump in :class:`_VirtualSelector`. What runs on
@@ -203,15 +220,7 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
                 raise RuntimeError("Event loop is closed")
             if self._debug:
                 return super().call_soon(callback, *args, context=context)
-            # Handle.__init__ without its get_debug() call.
-            handle = _new(_Handle)
-            handle._context = _copy_context() if context is None else context
-            handle._loop = self
-            handle._callback = callback
-            handle._args = args
-            handle._cancelled = False
-            handle._repr = None
-            handle._source_traceback = None
+            handle = _quiet_handle(_Handle, self, callback, args, context)
             self._ready.append(handle)
             return handle
 
@@ -238,15 +247,7 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
                 if timer._source_traceback:
                     del timer._source_traceback[-1]
             else:
-                # TimerHandle.__init__ without its get_debug() call.
-                timer = _new(_TimerHandle)
-                timer._context = _copy_context() if context is None else context
-                timer._loop = self
-                timer._callback = callback
-                timer._args = args
-                timer._cancelled = False
-                timer._repr = None
-                timer._source_traceback = None
+                timer = _quiet_handle(_TimerHandle, self, callback, args, context)
                 timer._when = when
             # A NaN object of its own (negation makes a new float): see ``_timers``.
             _heappush(self._timers, (when, -_NAN, timer))
@@ -300,17 +301,14 @@ class _VirtualEventLoop(_AsyncioVirtualEventLoop):
             # no write to it since the last poll, no signal handler (whose C handler writes to
             # it) and no other descriptor registered. The poll would find nothing to read.
             selector = self._selector
+            event_list = None
             if len(selector._fd_to_key) > 1 or (
                 timeout != 0 and (self._self_pipe_written or self._signal_handlers)
             ):
                 self._self_pipe_written = False
                 event_list = _real_select(selector, 0)
-                if event_list:
-                    self._process_events(event_list)
-                elif timeout is None:
-                    raise _deadlock()
-                elif timeout:
-                    self._virtual_now += timeout
+            if event_list:
+                self._process_events(event_list)
             elif timeout is None:
                 raise _deadlock()
             elif timeout:
@@ -402,15 +400,10 @@ def _trio_options(seed: int) -> dict[str, Any]:
     return {"clock": clock_class()}
 
 
-_trio_clock_class: Any = None
-
-
+@functools.cache
 def _virtual_trio_clock_class(run_module: Any) -> Any:
     """The class of :class:`_VirtualTrioClock`, made once trio is imported; ``None`` if this
     trio's run loop lacks what it reads (then ``MockClock(autojump_threshold=0)`` runs)."""
-    global _trio_clock_class
-    if _trio_clock_class is not None:
-        return _trio_clock_class
     try:
         import trio
 
@@ -476,8 +469,7 @@ def _virtual_trio_clock_class(run_module: Any) -> Any:
             self._now = now
             return 0
 
-    _trio_clock_class = _VirtualTrioClock
-    return _trio_clock_class
+    return _VirtualTrioClock
 
 
 def run_virtual(

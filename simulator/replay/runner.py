@@ -314,15 +314,8 @@ async def _replay(
 
 def _both(audit: TtlAudit, floor: UpstreamFloor) -> CacheObserver:
     def observe(event: CacheEvent) -> None:
-        # Each gets what it reads: the audit ignores misses, the floor all but lookups.
-        kind = event.kind
-        if kind == "hit":
-            audit(event)
-            floor(event)
-        elif kind == "miss":
-            floor(event)
-        else:
-            audit(event)
+        audit(event)
+        floor(event)
 
     return observe
 

@@ -272,10 +272,7 @@ class Recommender:
         to max(3 * wanted, 100), or all."""
         fast = self._fast
         assert fast is not None
-        # _cell(energy), _cell(valence), inline
-        ce, cv = int(energy * _GRID), int(valence * _GRID)
-        ce = 0 if ce < 0 else _GRID - 1 if ce >= _GRID else ce
-        cv = 0 if cv < 0 else _GRID - 1 if cv >= _GRID else cv
+        ce, cv = _cell(energy), _cell(valence)
         ring = bisect.bisect_left(fast.rings[ce, cv], max(3 * wanted, 100))
         return ce, cv, min(ring, _GRID - 1)
 
